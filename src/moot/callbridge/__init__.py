@@ -1,0 +1,1 @@
+"""The call bridge: spaces, calls, call legs, dial plans, IVR, layouts."""

@@ -1,0 +1,100 @@
+"""System commands: help, version, license, shutdown, reboot, health, serial."""
+
+from __future__ import annotations
+
+import time
+
+from moot import PRODUCT_VERSION, __version__
+from moot.mmp.context import CommandFailed, Context
+from moot.mmp.registry import ADMIN_ONLY, ALL_MMP, READ, registry
+from moot.node.settings import NODE_CREATED
+
+command = registry.command
+
+TRIAL_DAYS = 90
+#: The licensable features (guide B.4, Table 6).
+FEATURES = ("callbridge", "callbridgeNoEncryption", "customizations", "recording")
+
+
+@command("help [<topic>...]", help="List the commands, or show the usage of one family", roles=ALL_MMP)
+async def help_(ctx: Context, topic: list[str] | None) -> None:
+    if not topic:
+        ctx.print("Commands (type 'help <command>' for details):")
+        width = max(len(f) for f in registry.families())
+        for family in registry.families():
+            first = registry.family(family)[0]
+            ctx.print(f"  {family.ljust(width)}  {first.help}")
+        return
+    words = [w.lower() for w in topic]
+    matches = [
+        c for c in registry.commands if c.usage.split()[: len(words)] == words
+    ] or registry.family(words[0])
+    if not matches:
+        raise CommandFailed(f"no command '{' '.join(words)}'; type 'help' for the list")
+    for c in matches:
+        ctx.print(c.usage)
+        ctx.print(f"    {c.help}")
+
+
+@command("version", help="Show the software version", roles=ALL_MMP)
+async def version(ctx: Context) -> None:
+    ctx.table([("Version", __version__), ("Product", f"Moot (meeting server guide {PRODUCT_VERSION})")])
+
+
+def trial_expiry(ctx: Context) -> float:
+    created = ctx.node.config.get(NODE_CREATED) or time.time()
+    return created + TRIAL_DAYS * 86400
+
+
+@command("license", help="Show the licensed features and their expiry", roles=READ)
+async def license_(ctx: Context) -> None:
+    expiry = trial_expiry(ctx)
+    remaining = int((expiry - time.time()) // 86400)
+    date = time.strftime("%Y-%b-%d", time.gmtime(expiry))
+    if remaining >= 0:
+        ctx.print("This server is currently unlicensed: trial mode, fully featured for "
+                  f"{TRIAL_DAYS} days from the first start.")
+        status, tail = "Trial", f"({remaining} days remain)"
+    else:
+        ctx.print("This server is unlicensed and the trial has ended: Call Bridge requires activation.")
+        status, tail = "Expired", f"({-remaining} days ago)"
+    for feature in FEATURES:
+        ctx.print(f"Feature: {feature} status: {status} expiry: {date} {tail}")
+
+
+async def _stop_node(ctx: Context, reboot: bool) -> None:
+    if await ctx.node.control.status() is None:
+        raise CommandFailed(
+            f"no node is running on {ctx.node.datadir.root}; start it with 'moot serve'"
+        )
+    verb = "rebooting" if reboot else "shutting down"
+    ctx.success(f"{verb} the node")
+    ctx.end_session = True
+    if reboot:
+        await ctx.node.control.reboot()
+    else:
+        await ctx.node.control.shutdown()
+
+
+@command("shutdown", help="Stop the node cleanly (use this, not the hypervisor's power button)", roles=ADMIN_ONLY)
+async def shutdown(ctx: Context) -> None:
+    await _stop_node(ctx, reboot=False)
+
+
+@command("reboot", help="Restart every component of the node", roles=ADMIN_ONLY)
+async def reboot(ctx: Context) -> None:
+    await _stop_node(ctx, reboot=True)
+
+
+@command("health", help="Hardware health (not available on virtualized deployments)", roles=READ)
+async def health(ctx: Context) -> None:
+    raise CommandFailed(
+        "health is not available on a virtualized deployment; use the host's own monitoring"
+    )
+
+
+@command("serial", help="Hardware serial number (not available on virtualized deployments)", roles=READ)
+async def serial(ctx: Context) -> None:
+    raise CommandFailed(
+        f"serial is not available on a virtualized deployment; this node's id is {ctx.node.node_id}"
+    )

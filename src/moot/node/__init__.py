@@ -1,0 +1,1 @@
+"""The node: data dir, node config, components and their supervisor."""
