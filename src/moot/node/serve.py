@@ -43,7 +43,7 @@ async def serve(datadir: DataDir, out: Callable[[str], None] = _print) -> int:
         node = NodeContext(datadir)
         out(f"moot {__version__}: node {node.node_id}, data dir {datadir.root}")
         if node.new:
-            out("new data dir: created the node config, database and a self-signed web admin certificate")
+            out(f"new data dir: node config created; admin has no password yet (run: moot mmp --data {datadir.root})")
         sup = Supervisor(node, build_components(node), announce=out)
         local = LocalControl(sup)
         node.control = local
