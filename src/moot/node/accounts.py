@@ -249,8 +249,9 @@ class Accounts:
             role=role,
             password_hash=hash_password(password),
             password_changed=self.clock(),
-            # A password chosen by someone else is changed at first login.
-            must_change=True,
+            # A password chosen by someone else is changed at first login; API
+            # accounts never log in interactively, so theirs age normally instead.
+            must_change=role != Role.API,
             expires=None,
             failed_logins=0,
             locked_until=None,
@@ -278,7 +279,7 @@ class Accounts:
             acc.history = ([acc.password_hash, *acc.history])[: max(self.rules.max_history, 0)]
         acc.password_hash = hash_password(password)
         acc.password_changed = self.clock()
-        acc.must_change = not by_self
+        acc.must_change = not by_self and acc.role != Role.API
         acc.failed_logins = 0
         acc.locked_until = None
         self.store.put_account(acc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 from moot.db.nodestore import NodeStore
 from moot.node.accounts import Accounts
@@ -12,7 +13,17 @@ from moot.node.control import NodeControl, OfflineControl
 from moot.node.datadir import DataDir
 from moot.node.interfaces import default_route_device
 from moot.node.sessions import Sessions
-from moot.node.settings import NODE_CREATED, NODE_ID, NodeConfig, iface_device
+from moot.node.settings import (
+    CALL_ID_LENGTH,
+    DATABASE_URL,
+    NODE_CREATED,
+    NODE_ID,
+    NodeConfig,
+    iface_device,
+)
+
+if TYPE_CHECKING:
+    from moot.api.engine import Api
 
 log = logging.getLogger("moot.node")
 
@@ -26,6 +37,8 @@ class NodeContext:
         self.accounts = Accounts(self.store)
         self.sessions = Sessions()
         self.control: NodeControl = control or OfflineControl()
+        self.started = time.time()
+        self._api: Api | None = None
         self.initialize()
 
     def initialize(self) -> None:
@@ -44,13 +57,44 @@ class NodeContext:
     def node_id(self) -> str:
         return self.config.get(NODE_ID)
 
+    @property
+    def database_url(self) -> str:
+        return self.config.get(DATABASE_URL) or f"sqlite:///{self.datadir.database_db}"
+
+    @property
+    def api(self) -> Api:
+        """The REST API over the cluster database (opened on first use)."""
+        if self._api is None:
+            from moot.api.catalog import catalog
+            from moot.api.engine import Api
+            from moot.db.apistore import ApiStore
+
+            cat = catalog()
+            store = ApiStore(self.database_url, cat.types)
+            env: dict[str, Any] = {
+                "node": self,
+                "started": self.started,
+                "call_id_length": self.config.get(CALL_ID_LENGTH),
+            }
+            self._api = Api(store, cat, env)
+            if self.database_url.startswith("sqlite:///"):
+                self.datadir.database_db.chmod(0o600)
+        return self._api
+
     def reopen(self) -> None:
-        """Reopen the node store (after a rollback replaced it on disk)."""
+        """Reopen the node store and the database (after a rollback replaced them)."""
+        self.close_database()
         self.store.close()
         self.store = NodeStore(self.datadir.config_db)
         self.config = NodeConfig(self.store)
         self.accounts = Accounts(self.store)
         self.initialize()
 
+    def close_database(self) -> None:
+        if self._api is not None:
+            self._api.store.close()
+            self._api = None
+
     def close(self) -> None:
+        self.close_database()
         self.store.close()

@@ -64,6 +64,12 @@ CALLBRIDGE_SIP_PORTS: Setting[dict[str, int]] = Setting(
     "callbridge.sip_ports", {"udp": 5060, "tcp": 5060, "tls": 5061}
 )
 
+# The cluster database: empty for the embedded SQLite file in the data dir,
+# else an SQLAlchemy URL (postgresql+psycopg://user@host/db) shared by the cluster.
+DATABASE_URL: Setting[str] = Setting("database.url", "")
+#: Digits in auto-generated call IDs.
+CALL_ID_LENGTH: Setting[int] = Setting("api.call_id_length", 9)
+
 # Host identity, fixed at data dir creation.
 NODE_ID: Setting[str] = Setting("node.id", "")
 NODE_CREATED: Setting[float] = Setting("node.created", 0.0)

@@ -1,0 +1,42 @@
+"""Behaviour beyond plain storage, attached to an object type's declaration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moot.api.model import Field, ObjectType
+    from moot.db.apistore import Txn
+
+#: A read-only view below an object: returns (element name, ordered (name, value) pairs).
+View = Callable[["Txn", dict[str, Any]], tuple[str, Sequence[tuple["Field | str", Any]]]]
+
+
+class Hooks:
+    """Override what an object type needs; the defaults do nothing."""
+
+    def prepare(
+        self,
+        txn: Txn,
+        otype: ObjectType,
+        values: dict[str, Any],
+        old: dict[str, Any] | None,
+        actions: dict[str, Any],
+    ) -> None:
+        """Adjust ``values`` before they are checked and written (``old`` is None on create).
+
+        ``actions`` holds the ACTION fields given (``regenerateSecret``, ``requireCallId``).
+        Raise ApiFailure to refuse.
+        """
+
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        """Read-only values shown by GET of one object (``numAccessMethods``)."""
+        return {}
+
+    def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
+        """Refuse (ApiFailure) or clean up before an object is deleted."""
+
+    def views(self) -> dict[str, View]:
+        """Read-only sub-resources of one object, by path segment (``meetingEntryDetail``)."""
+        return {}

@@ -1,0 +1,1 @@
+"""The declared API object types, one module per family of the reference."""
