@@ -13,14 +13,16 @@ from moot.api.encoding import xml_failure, xml_list, xml_one
 from moot.api.engine import PAGE_LIMIT, Api
 from moot.api.errors import ApiFailure
 from moot.db.apistore import ApiStore
+from tests.databases import database_url
 
 
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     cat = catalog()
-    store = ApiStore(f"sqlite:///{tmp_path / 'db.sqlite'}", cat.types)
-    yield Api(store, cat)
-    store.close()
+    with database_url(request.param, tmp_path) as url:
+        store = ApiStore(url, cat.types)
+        yield Api(store, cat)
+        store.close()
 
 
 def create(api: Api, path: str, **form: str) -> str:
