@@ -275,6 +275,12 @@ class Api:
         return f"/api/v1/{route.path}/{oid}"
 
     def _create(self, route: Route, form: Sequence[tuple[str, str]]) -> Response:
+        with self.store.txn() as txn:
+            oid = self.create_in(txn, route, form)
+        return Response(location=self._location(route, oid))
+
+    def create_in(self, txn: Txn, route: Route, form: Sequence[tuple[str, str]]) -> str:
+        """Create one object inside ``txn`` (bulk imports put many in one transaction)."""
         otype = route.otype
         values, actions = self._parse(otype, form, creating=True)
         for f in otype.fields:
@@ -283,15 +289,14 @@ class Api:
             if f.name not in values and f.default is not None and f.stored:
                 values[f.name] = f.default
         oid = str(uuid.uuid4())
-        with self.store.txn() as txn:
-            self._txn_env(txn)
-            self._check_parent(txn, route)
-            if otype.hooks:
-                otype.hooks.prepare(txn, otype, values, None, actions)
-            self._validate(txn, otype, values)
-            self._claims(txn, otype, oid, values, {})
-            txn.insert(otype, oid, route.parent_id, values)
-        return Response(location=self._location(route, oid))
+        self._txn_env(txn)
+        self._check_parent(txn, route)
+        if otype.hooks:
+            otype.hooks.prepare(txn, otype, values, None, actions)
+        self._validate(txn, otype, values)
+        self._claims(txn, otype, oid, values, {})
+        txn.insert(otype, oid, route.parent_id, values)
+        return oid
 
     def _update(self, route: Route, form: Sequence[tuple[str, str]]) -> Response:
         otype = route.otype

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from moot.api.encoding import json_failure, json_list, json_one, xml_failure, xm
 from moot.api.engine import Api, Response
 from moot.api.errors import ApiFailure, parameter_error
 from moot.api.model import parse_form
+from moot.api.openapi import document
 from moot.node.accounts import API_ROLES, LoginResult
 
 if TYPE_CHECKING:
@@ -47,9 +49,15 @@ class ApiHttp:
         self.session_user = session_user
         self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="api")
         self._verified: dict[tuple[str, str], tuple[float, float | None]] = {}
+        self._openapi_doc: bytes | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", PREFIX, self.handle), web.route("*", PREFIX + "/{tail:.*}", self.handle)]
+
+    def _openapi(self) -> bytes:
+        if self._openapi_doc is None:
+            self._openapi_doc = json.dumps(document(self.api.catalog)).encode()
+        return self._openapi_doc
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -94,9 +102,11 @@ class ApiHttp:
             return web.Response(
                 status=401, headers={"WWW-Authenticate": f'Basic realm="{REALM}"'}, body=b""
             )
+        path = request.path[len(PREFIX):]
+        if path.lower().rstrip("/") == "/openapi.json" and request.method == "GET":
+            return web.Response(body=self._openapi(), content_type="application/json")
         try:
             form = await self._form(request)
-            path = request.path[len(PREFIX):]
             response = await asyncio.get_running_loop().run_in_executor(
                 self.executor,
                 self.api.handle,
