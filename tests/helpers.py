@@ -91,6 +91,7 @@ class RunningNode:
         self.ports = ports
         self.output: list[str] = []
         self.proc: subprocess.Popen[str] | None = None
+        self._pending = b""
 
     def start(self, timeout: float = 15) -> RunningNode:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -111,15 +112,20 @@ class RunningNode:
         for line in self.output:
             if rx.search(line):
                 return line
+        # Raw reads: a buffered readline() could hold lines that select() no longer sees.
+        fd = self.proc.stdout.fileno()
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.1)
+            ready, _, _ = select.select([fd], [], [], 0.1)
             if ready:
-                line = self.proc.stdout.readline()
-                if not line:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     break
-                self.output.append(line.rstrip("\n"))
-                if rx.search(line):
-                    return line
+                *complete, self._pending = (self._pending + chunk).split(b"\n")
+                lines = [raw.decode(errors="replace") for raw in complete]
+                self.output.extend(lines)
+                for line in lines:
+                    if rx.search(line):
+                        return line
         raise AssertionError(
             f"node did not print {pattern!r} within {timeout}s; output:\n" + "\n".join(self.output)
         )
@@ -138,7 +144,8 @@ class RunningNode:
                 self.proc.kill()
                 self.proc.wait()
         if self.proc.stdout:
-            self.output.extend(line.rstrip("\n") for line in self.proc.stdout.readlines())
+            rest = self._pending.decode(errors="replace") + self.proc.stdout.read()
+            self.output.extend(rest.splitlines())
             self.proc.stdout.close()
         return int(self.proc.returncode or 0)
 
