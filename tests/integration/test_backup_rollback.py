@@ -7,12 +7,11 @@ import io
 import json
 import tarfile
 
-from tests.helpers import RunningNode, config_of, mmp
-from tests.integration.test_ssh_common import PASSWORD, add_account, connect, refused
-
 from moot.node.control import SocketControl
 from moot.node.datadir import DataDir
 from moot.node.settings import WEBADMIN_HTTP_REDIRECT
+from tests.helpers import RunningNode, config_of, mmp
+from tests.ssh_helpers import PASSWORD, add_account, connect, refused
 
 
 def has_account(dd: DataDir, name: str) -> bool:

@@ -6,8 +6,6 @@ import sqlite3
 from typing import Any
 
 import pytest
-from tests.helpers import RunningNode, config_of, mmp
-from tests.integration.test_ssh_common import add_account
 
 from moot.node.datadir import DataDir
 from moot.node.factory import is_system_setting
@@ -21,6 +19,8 @@ from moot.node.settings import (
     WEBADMIN_LISTEN,
     iface_device,
 )
+from tests.helpers import RunningNode, config_of, mmp
+from tests.ssh_helpers import add_account
 
 
 def all_settings(dd: DataDir) -> dict[str, Any]:

@@ -10,10 +10,10 @@ import threading
 import time
 
 import pytest
-from tests.helpers import MOOT, RunningNode, mmp
-from tests.integration.test_ssh_common import add_account, connect
 
 from moot.node.datadir import DataDir
+from tests.helpers import MOOT, RunningNode, mmp
+from tests.ssh_helpers import add_account, connect
 
 
 class Follower:

@@ -3,8 +3,10 @@
 from moot.mmp.commands import (  # noqa: F401
     backup,
     callbridge,
+    mmp,
     network,
     pki,
+    reset,
     syslog,
     system,
     user,
