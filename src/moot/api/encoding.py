@@ -36,9 +36,12 @@ def _name(f: Field | str) -> str:
 def _xml_item(item: Item) -> str:
     element, oid, pairs = item
     attrs = f" id={quoteattr(oid)}" if oid else ""
+    for f, value in pairs:
+        if isinstance(f, Field) and f.attribute and value is not None:
+            attrs += f" {f.name}={quoteattr(_show(f, value))}"
     parts = [f"<{element}{attrs}>"]
     for f, value in pairs:
-        if value is None:
+        if value is None or (isinstance(f, Field) and f.attribute):
             continue
         name = _name(f)
         text = _show(f, value)

@@ -116,6 +116,10 @@ class Api:
     ) -> Response:
         route = self.catalog.resolve(path)
         otype = route.otype
+        if otype.query:
+            if method != "POST":
+                raise ApiFailure("invalidOperation", status=405)
+            return self._query(route, form)
         if method == "GET":
             if route.view:
                 return self._view(route)
@@ -270,6 +274,20 @@ class Api:
                     txn.claim(f.unique, str(after), otype.name, oid)
                 except Duplicate:
                     raise ApiFailure(f.duplicate_reason or f"duplicate{f.name[0].upper()}{f.name[1:]}") from None
+
+    def _query(self, route: Route, form: Sequence[tuple[str, str]]) -> Response:
+        otype = route.otype
+        assert otype.hooks is not None
+        values, params = self._parse(otype, form, creating=True)
+        params.update(values)
+        for f in otype.fields:
+            if f.required and params.get(f.name) is None:
+                raise parameter_error(f.name, "required")
+        with self.store.reader() as txn:
+            self._txn_env(txn)
+            self._validate(txn, otype, params)
+            element, pairs = otype.hooks.query(txn, otype, params)
+        return Response(item=(element, None, pairs))
 
     def _location(self, route: Route, oid: str) -> str:
         return f"/api/v1/{route.path}/{oid}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from moot.api.errors import ApiFailure
+
 if TYPE_CHECKING:
     from moot.api.model import Field, ObjectType
     from moot.db.apistore import Txn
@@ -36,6 +38,10 @@ class Hooks:
 
     def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
         """Refuse (ApiFailure) or clean up before an object is deleted."""
+
+    def query(self, txn: Txn, otype: ObjectType, params: dict[str, Any]) -> tuple[str, Sequence[tuple[Field | str, Any]]]:
+        """The answer of a query type (``ObjectType.query``): element name and (name, value) pairs."""
+        raise ApiFailure("invalidOperation", status=405)
 
     def views(self) -> dict[str, View]:
         """Read-only sub-resources of one object, by path segment (``meetingEntryDetail``)."""

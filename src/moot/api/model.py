@@ -211,6 +211,9 @@ class Field:
     duplicate_reason: str | None = None
     #: Only on create (POST): e.g. a parent reference fixed at creation.
     create_only: bool = False
+    #: Rendered in XML as an attribute of the object's element, not a child
+    #: (``<database clustered="disabled"/>``).
+    attribute: bool = False
 
     @property
     def stored(self) -> bool:
@@ -278,6 +281,9 @@ class ObjectType:
     delete_collection: bool = False
     #: One object at a fixed path (``system/profiles``): GET and PUT, no id.
     singleton: bool = False
+    #: A query at a fixed path (``accessQuery``): POST runs ``Hooks.query`` with the
+    #: parameters (ACTION fields) and answers with its result; nothing is stored.
+    query: bool = False
     #: Extra behaviour (generated call IDs, secrets, computed fields).
     hooks: Hooks | None = None
     #: Ordering of lists, by field names (default: creation order).

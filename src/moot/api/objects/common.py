@@ -45,7 +45,6 @@ def apply_call_id_and_secret(
     if require and current_call_id is None:
         values["callId"] = current_call_id = new_call_id(txn)
     current_secret = values.get("secret", old.get("secret") if old else None)
-    if actions.get("regenerateSecret"):
-        values["secret"] = new_secret()
-    elif current_secret is None and current_call_id is not None and "secret" not in values:
+    missing = current_secret is None and current_call_id is not None and "secret" not in values
+    if actions.get("regenerateSecret") or missing:
         values["secret"] = new_secret()

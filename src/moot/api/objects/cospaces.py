@@ -80,6 +80,7 @@ COSPACE = ObjectType(
     filters=(SEARCH, TENANT_FILTER, CALL_LEG_PROFILE_FILTER),
     delete_collection=True,
     hooks=CoSpaceHooks(),
+    summary="A meeting space: its URIs, call ID, passcode, owner and profiles.",
 )
 
 
@@ -106,6 +107,7 @@ ACCESS_METHOD = ObjectType(
     ),
     filters=(SEARCH, CALL_LEG_PROFILE_FILTER),
     hooks=AccessMethodHooks(),
+    summary="Another way into a space: its own URI, call ID, passcode and call leg profile.",
 )
 
 TYPES = (COSPACE, ACCESS_METHOD)

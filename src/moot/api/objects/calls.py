@@ -1,0 +1,167 @@
+"""Active calls, their call legs and participants.
+
+Their behaviour arrives with the call bridge; for now their configuration is
+declared so that it stores, validates and reads back like the product's. The
+product also reaches legs and participants below a call
+(``/calls/<id>/callLegs``, ``/calls/<id>/participants``); here they carry a
+``call`` reference given on creation until the engine has such aliases.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from moot.api.hooks import Hooks
+from moot.api.model import (
+    BOOL,
+    LAYOUTS,
+    NUMBER,
+    SEARCH,
+    STRING,
+    TENANT_FILTER,
+    Access,
+    Field,
+    Filter,
+    FilterOp,
+    ObjectType,
+    Text,
+    choice,
+    ref,
+)
+from moot.api.objects.cospaces import COSPACE
+from moot.api.objects.leg_settings import DTMF_SEQUENCE, LEG_ONLY_SETTINGS, LEG_SETTINGS
+from moot.db.apistore import Cond, Txn
+
+READ_ONLY = Access.READ_ONLY
+WRITE_ONLY = Access.WRITE_ONLY
+#: The most legs or participants one call's deletion removes in one go.
+SCAN_LIMIT = 1_000_000
+PANE_PLACEMENT_SELF = choice("skip", "self", "blank")
+
+
+class CallHooks(Hooks):
+    def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
+        if old is not None:
+            return
+        values["callCorrelator"] = str(uuid.uuid4())
+        space_id = values.get("coSpace")
+        space = txn.get(COSPACE, space_id) if space_id else None
+        values["callType"] = "coSpace" if space_id else "adHoc"
+        if space is not None:
+            values["tenant"] = space.get("tenant")
+            values.setdefault("name", space.get("name"))
+            values["ownerName"] = space.get("meetingScheduler")
+
+    def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
+        # Ending a call ends its legs and participants.
+        for child in (CALL_LEG, PARTICIPANT):
+            _, rows = txn.list(child, None, [Cond("eq", "call", obj["id"])], 0, SCAN_LIMIT)
+            for row in rows:
+                txn.delete(child, row["id"])
+
+
+CALL = ObjectType(
+    name="call",
+    collection="calls",
+    fields=(
+        Field("name", Text(max_length=200), listed=True, searchable=True),
+        Field("coSpace", ref("coSpace"), create_only=True, listed=True),
+        Field("callCorrelator", STRING, access=READ_ONLY, listed=True),
+        Field("callType", choice("coSpace", "forwarding", "adHoc", "lyncConferencing"), access=READ_ONLY),
+        Field("tenant", ref("tenant"), access=READ_ONLY, listed=True),
+        Field("ownerName", STRING, access=READ_ONLY),
+        Field("durationSeconds", NUMBER, access=READ_ONLY),
+        Field("numCallLegs", NUMBER, access=READ_ONLY),
+        Field("maxCallLegs", NUMBER, access=READ_ONLY),
+        Field("numParticipantsLocal", NUMBER, access=READ_ONLY),
+        Field("numParticipantsRemote", NUMBER, access=READ_ONLY),
+        Field("numDistributedInstances", NUMBER, access=READ_ONLY),
+        Field("presenterCallLeg", ref("callLeg"), access=READ_ONLY),
+        Field("locked", BOOL),
+        Field("recording", BOOL),
+        Field("streaming", BOOL),
+        Field("allowAllMuteSelf", BOOL),
+        Field("allowAllPresentationContribution", BOOL, default=False),
+        Field("joinAudioMuteOverride", BOOL),
+        Field("messageText", Text(max_length=1024)),
+        Field("messagePosition", choice("top", "middle", "bottom")),
+        Field("messageDuration", Text(max_length=12, pattern=r"[0-9]+|permanent")),
+        Field("messageTimeRemaining", NUMBER, access=READ_ONLY),
+        Field("activeWhenEmpty", BOOL, default=True),
+        Field("endpointRecording", BOOL, access=READ_ONLY),
+        Field("lyncAudienceMute", BOOL, access=READ_ONLY),
+        Field("panePlacementHighestImportance", NUMBER),
+        Field("panePlacementSelfPaneMode", PANE_PLACEMENT_SELF),
+    ),
+    filters=(Filter("coSpaceFilter", FilterOp.EQUALS, "coSpace"), TENANT_FILTER),
+    hooks=CallHooks(),
+    summary="An active meeting: a space's instantiation or an ad hoc call.",
+)
+
+#: What a new leg or participant is told on creation (POST only, not shown afterwards).
+DIAL_OUT = (
+    Field("remoteParty", Text(max_length=512, pattern=r"\S+"), required=True, create_only=True, listed=True,
+          searchable=True),
+    Field("call", ref("call"), required=True, create_only=True, listed=True),
+    Field("bandwidth", NUMBER, create_only=True, access=WRITE_ONLY),
+    Field("confirmation", BOOL, create_only=True, access=WRITE_ONLY),
+    Field("ownerId", Text(max_length=200)),
+    Field("chosenLayout", LAYOUTS),
+    Field("callLegProfile", ref("callLegProfile")),
+    Field("dtmfSequence", DTMF_SEQUENCE),
+)
+
+
+class LegHooks(Hooks):
+    def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
+        if old is None:
+            call = txn.get(CALL, values["call"])
+            values["tenant"] = call.get("tenant") if call else None
+
+
+CALL_LEG = ObjectType(
+    name="callLeg",
+    collection="callLegs",
+    fields=(
+        Field("name", Text(max_length=200), access=READ_ONLY, listed=True, searchable=True),
+        *DIAL_OUT,
+        Field("originalRemoteParty", STRING, access=READ_ONLY),
+        Field("localAddress", STRING, access=READ_ONLY),
+        Field("tenant", ref("tenant"), access=READ_ONLY, listed=True),
+        Field("participant", ref("participant"), access=READ_ONLY),
+        Field("type", choice("sip", "acano"), access=READ_ONLY),
+        Field("direction", choice("incoming", "outgoing"), access=READ_ONLY),
+        *LEG_SETTINGS,
+        *LEG_ONLY_SETTINGS,
+    ),
+    filters=(SEARCH, Filter("participantFilter", FilterOp.EQUALS, "participant"), TENANT_FILTER),
+    hooks=LegHooks(),
+    summary="One connection to a remote party within a call.",
+)
+
+PARTICIPANT = ObjectType(
+    name="participant",
+    collection="participants",
+    fields=(
+        Field("name", Text(max_length=200), access=READ_ONLY, listed=True, searchable=True),
+        *DIAL_OUT,
+        Field("tenant", ref("tenant"), access=READ_ONLY, listed=True),
+        Field("callBridge", ref("callBridge"), listed=True),
+        Field("callBridgeGroup", ref("callBridgeGroup")),
+        Field("uri", STRING, access=READ_ONLY, searchable=True),
+        Field("originalUri", STRING, access=READ_ONLY),
+        Field("userJid", STRING, access=READ_ONLY),
+        Field("isActivator", BOOL, access=READ_ONLY),
+        Field("numCallLegs", NUMBER, access=READ_ONLY),
+        Field("importance", NUMBER),
+        Field("deactivated", BOOL),
+        *LEG_SETTINGS,
+        *LEG_ONLY_SETTINGS,
+    ),
+    filters=(SEARCH, TENANT_FILTER, Filter("callBridgeFilter", FilterOp.EQUALS, "callBridge")),
+    hooks=LegHooks(),
+    summary="A person or system in a call (one or more call legs).",
+)
+
+TYPES = (CALL, CALL_LEG, PARTICIPANT)
