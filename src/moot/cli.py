@@ -1,4 +1,4 @@
-"""The ``moot`` command: serve, mmp, version."""
+"""The ``moot`` command: serve, mmp, api, version."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from moot import PRODUCT_VERSION, __version__
+from moot.api.bulkcli import add_parser as add_api_parser
 from moot.node.datadir import ENV_HOME, DataDir, default_data_dir
 
 
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     mmp.add_argument("--user", default="admin", help="act as this MMP account (default: admin)")
     mmp.add_argument("-c", dest="command", metavar="CMD", help="run one MMP command and exit")
 
+    data_parent = argparse.ArgumentParser(add_help=False)
+    _data_arg(data_parent)
+    add_api_parser(sub, data_parent)
+
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             from moot.mmp.console import run_console
 
             return asyncio.run(run_console(datadir, args.user, args.command))
+        if args.cmd == "api":
+            from moot.api.bulkcli import run as run_api
+
+            return run_api(args, datadir)
     except KeyboardInterrupt:
         return 130
     except PermissionError as exc:

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.helpers import MOOT, RunningNode, mmp
 
 from moot.node.datadir import DataDir
+from tests.helpers import MOOT, RunningNode, mmp
 
 KEYS = 20
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.helpers import config_of, mmp
-
 from moot.node.datadir import DataDir
 from moot.node.net.settings import forward_zones, get_ip, get_link
+from tests.helpers import config_of, mmp
 
 
 def ok(dd: DataDir, line: str) -> str:

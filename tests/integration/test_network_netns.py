@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from tests.helpers import MOOT, config_of
 
 from moot.node.datadir import DataDir
 from moot.node.net.settings import get_ip
+from tests.helpers import MOOT, config_of
 
 pytestmark = pytest.mark.slow
 

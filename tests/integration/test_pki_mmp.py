@@ -10,10 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.helpers import config_of, mmp
 
 from moot.node.datadir import DataDir
 from moot.pki import PkiError, check_pair, server_ssl_context
+from tests.helpers import config_of, mmp
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers import ADMIN_PASSWORD, prepare_datadir, run_line
 
 from moot.node.context import NodeContext
 from moot.node.datadir import DataDir
+from tests.helpers import ADMIN_PASSWORD, prepare_datadir, run_line
 
 PW = "Tr1cky-Pass"
 

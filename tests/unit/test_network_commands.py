@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import prepare_datadir, run_line
 
 from moot.node.context import NodeContext
 from moot.node.net import apply as net_apply
@@ -24,6 +23,7 @@ from moot.node.net.settings import (
     get_link,
 )
 from moot.node.settings import iface_device
+from tests.helpers import prepare_datadir, run_line
 
 PW = "Tr1cky-Pass"
 

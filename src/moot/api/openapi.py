@@ -85,6 +85,13 @@ def _paths_for(cat: Catalog, otype: ObjectType, prefix: str, params: list[dict[s
     tag = otype.collection.split("/")[-1]
     coll_path = f"{prefix}/{otype.collection}"
     one = _object_schema(otype, "all")
+    if otype.query:
+        out[coll_path] = {
+            "post": {"tags": [tag], "summary": f"Run {otype.name}", "parameters": params,
+                     "requestBody": {"content": {FORM: {"schema": _form_schema(otype, True)}}},
+                     "responses": {"200": _ok({"type": "object"}, "The answer"), **_errors(400, 401, 405, 503)}},
+        }
+        return
     if otype.singleton:
         ops: dict[str, Any] = {
             "get": {"tags": [tag], "summary": f"Get {otype.name}", "parameters": params,

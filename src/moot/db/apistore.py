@@ -1,7 +1,9 @@
 """Storage of API objects: one table per declared object type, built from the declaration.
 
 The same code runs on SQLite (WAL; the default, ``database.db`` in the data dir)
-and PostgreSQL (a cluster). Values that must be unique across object types
+and PostgreSQL (a cluster). On SQLite the ``filter=`` search runs on an FTS5
+trigram index per object type (``api_<type>_search``, kept in step by
+triggers), so a substring search stays fast at 300,000 objects. Values that must be unique across object types
 (a space's ``uri`` and an access method's ``uri``) are claimed in one
 ``api_unique`` table whose primary key settles races between concurrent writers.
 """
@@ -9,8 +11,7 @@ and PostgreSQL (a cluster). Values that must be unique across object types
 from __future__ import annotations
 
 import builtins
-
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     create_engine,
     event,
     exists,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy import column as sql_column
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
@@ -68,6 +71,14 @@ def _column_type(f: Field) -> Any:
 
 def table_name(otype: ObjectType) -> str:
     return "api_" + otype.name.lower()
+
+
+def search_table_name(otype: ObjectType) -> str:
+    return table_name(otype) + "_search"
+
+
+#: FTS5's trigram tokenizer finds substrings of at least this many characters.
+TRIGRAM = 3
 
 
 @dataclass(frozen=True)
@@ -107,8 +118,17 @@ class ApiStore:
             Column("name", String(64), primary_key=True),
             Column("version", Integer, nullable=False),
         )
+        #: Statements built once and reused: SQLAlchemy then skips rebuilding them and
+        #: recomputing their cache keys, which dominates the cost of small queries.
+        self._statements: dict[tuple[str, ...], Any] = {}
         self.engine = self._engine(url)
         self.migrate()
+
+    def statement(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
+        stmt = self._statements.get(key)
+        if stmt is None:
+            stmt = self._statements[key] = build()
+        return stmt
 
     # set-up ---------------------------------------------------------------------
     @staticmethod
@@ -156,6 +176,9 @@ class ApiStore:
                         conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {ddl}'))
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
+            if conn.dialect.name == "sqlite":
+                for otype in self.types.values():
+                    self._migrate_search(conn, otype)
             row = conn.execute(select(self.meta_table.c.version).where(self.meta_table.c.name == "api")).first()
             if row is None:
                 conn.execute(self.meta_table.insert().values(name="api", version=SCHEMA_VERSION))
@@ -167,6 +190,43 @@ class ApiStore:
                 conn.execute(
                     self.meta_table.update().where(self.meta_table.c.name == "api").values(version=SCHEMA_VERSION)
                 )
+
+    def _migrate_search(self, conn: Connection, otype: ObjectType) -> None:
+        """The FTS5 trigram index of a type's searchable fields, rebuilt when they change."""
+        cols = [f.name for f in otype.searchable_fields]
+        name, table = search_table_name(otype), table_name(otype)
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        create = (
+            f"CREATE VIRTUAL TABLE {name} USING fts5({quoted}, content='{table}', "
+            "content_rowid='seq', tokenize='trigram')"
+        )
+        have = conn.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :n"), {"n": name}
+        ).scalar()
+        if have == (create if cols else None):
+            return
+        for suffix in ("ai", "ad", "au"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {name}_{suffix}"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        if not cols:
+            return
+        new = ", ".join(f'new."{c}"' for c in cols)
+        old = ", ".join(f'old."{c}"' for c in cols)
+        conn.execute(text(create))
+        conn.execute(text(
+            f"CREATE TRIGGER {name}_ai AFTER INSERT ON {table} BEGIN "
+            f"INSERT INTO {name}(rowid, {quoted}) VALUES (new.seq, {new}); END"
+        ))
+        conn.execute(text(
+            f"CREATE TRIGGER {name}_ad AFTER DELETE ON {table} BEGIN "
+            f"INSERT INTO {name}({name}, rowid, {quoted}) VALUES ('delete', old.seq, {old}); END"
+        ))
+        conn.execute(text(
+            f"CREATE TRIGGER {name}_au AFTER UPDATE OF {quoted} ON {table} BEGIN "
+            f"INSERT INTO {name}({name}, rowid, {quoted}) VALUES ('delete', old.seq, {old}); "
+            f"INSERT INTO {name}(rowid, {quoted}) VALUES (new.seq, {new}); END"
+        ))
+        conn.execute(text(f"INSERT INTO {name}({name}) VALUES ('rebuild')"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -225,15 +285,21 @@ class Txn:
 
     def get(self, otype: ObjectType, oid: str, parent_id: str | None = None) -> dict[str, Any] | None:
         t = self._t(otype)
-        q = select(t).where(t.c.id == oid.lower())
-        if parent_id is not None:
-            q = q.where(t.c.parent_id == parent_id.lower())
-        row = self.conn.execute(q).first()
+        if parent_id is None:
+            q = self.store.statement(("get", t.name), lambda: select(t).where(t.c.id == bindparam("oid")))
+            row = self.conn.execute(q, {"oid": oid.lower()}).first()
+        else:
+            q = self.store.statement(
+                ("get_in", t.name),
+                lambda: select(t).where(t.c.id == bindparam("oid"), t.c.parent_id == bindparam("pid")),
+            )
+            row = self.conn.execute(q, {"oid": oid.lower(), "pid": parent_id.lower()}).first()
         return None if row is None else self._row(t, row)
 
     def exists(self, type_name: str, oid: str) -> bool:
         t = self.store.tables[type_name]
-        return self.conn.execute(select(t.c.seq).where(t.c.id == oid.lower())).first() is not None
+        q = self.store.statement(("exists", t.name), lambda: select(t.c.seq).where(t.c.id == bindparam("oid")))
+        return self.conn.execute(q, {"oid": oid.lower()}).first() is not None
 
     def _where(self, otype: ObjectType, parent_id: str | None, conds: Sequence[Cond]) -> list[ColumnElement[bool]]:
         t = self._t(otype)
@@ -244,11 +310,13 @@ class Txn:
             if c.op == "eq" and c.field:
                 where.append(t.c[c.field] == c.value)
             elif c.op == "contains" and c.field:
-                where.append(t.c[c.field].ilike(_like(c.value), escape="\\"))
+                where.append(self._contains(t.c[c.field], c.value))
             elif c.op == "search":
                 cols = [t.c[f.name] for f in otype.searchable_fields]
-                if cols:
-                    where.append(or_(*[col.ilike(_like(c.value), escape="\\") for col in cols]))
+                if cols and self.store.sqlite and len(c.value) >= TRIGRAM:
+                    where.append(t.c.seq.in_(self._search(otype, c.value)))
+                elif cols:
+                    where.append(or_(*[self._contains(col, c.value) for col in cols]))
             elif c.op in ("referenced", "unreferenced"):
                 clauses = []
                 for ref_type, ref_field in self.store.referrers.get(otype.name, []):
@@ -257,6 +325,22 @@ class Txn:
                 any_ref: ColumnElement[bool] = or_(*clauses) if clauses else false()
                 where.append(any_ref if c.op == "referenced" else not_(any_ref))
         return where
+
+    def _contains(self, col: Any, value: str) -> ColumnElement[bool]:
+        # SQLite's LIKE already ignores (ASCII) case, as its lower() would: ilike() only
+        # adds two lower() calls per row.
+        if self.store.sqlite:
+            return col.like(_like(value), escape="\\")  # type: ignore[no-any-return]
+        return col.ilike(_like(value), escape="\\")  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _search(otype: ObjectType, value: str) -> Any:
+        """Row numbers whose searchable fields contain ``value`` (case-insensitive), by trigrams."""
+        name = search_table_name(otype)
+        phrase = '"' + value.replace('"', '""') + '"'
+        return text(f"SELECT rowid FROM {name} WHERE {name} MATCH :phrase").bindparams(phrase=phrase).columns(
+            sql_column("rowid", Integer)
+        )
 
     def count(self, otype: ObjectType, parent_id: str | None = None, conds: Sequence[Cond] = ()) -> int:
         t = self._t(otype)
@@ -277,20 +361,36 @@ class Txn:
     ) -> tuple[int, list[dict[str, Any]]]:
         t = self._t(otype)
         where = self._where(otype, parent_id, conds)
-        total = self.count(otype, parent_id, conds)
         cols = [t.c.id, t.c.parent_id] + [t.c[c] for c in (columns or []) if c in t.c]
-        q = select(*cols)
-        if where:
-            q = q.where(and_(*where))
         order = [t.c[name] for name in otype.order_by] + [t.c.seq]
-        q = q.order_by(*order).offset(offset).limit(limit)
+        if otype.order_by:
+            q = select(*cols)
+            if where:
+                q = q.where(and_(*where))
+            q = q.order_by(*order).offset(offset).limit(limit)
+        else:
+            # Step over ``offset`` rows in the narrow (parent_id, seq) index rather than
+            # in the table itself: top-level objects all have parent_id NULL.
+            if parent_id is None and otype.parent is None:
+                where = [t.c.parent_id.is_(None), *where]
+            page = select(t.c.seq)
+            if where:
+                page = page.where(and_(*where))
+            page = page.order_by(t.c.seq).offset(offset).limit(limit)
+            q = select(*cols).where(t.c.seq.in_(page.scalar_subquery())).order_by(t.c.seq)
         rows = [dict(r._mapping) for r in self.conn.execute(q)]
+        if 0 < len(rows) < limit or (offset == 0 and limit > 0 and not rows):
+            # The last page: its end is the total, no need to count (same snapshot).
+            total = offset + len(rows)
+        else:
+            total = self.count(otype, parent_id, conds)
         return total, rows
 
     def insert(self, otype: ObjectType, oid: str, parent_id: str | None, values: dict[str, Any]) -> None:
         t = self._t(otype)
         row = {k: v for k, v in values.items() if k in t.c}
-        self.conn.execute(t.insert().values(id=oid, parent_id=parent_id, **row))
+        row.update(id=oid, parent_id=parent_id)
+        self.conn.execute(self.store.statement(("insert", t.name), t.insert), row)
 
     def update(self, otype: ObjectType, oid: str, values: dict[str, Any]) -> None:
         t = self._t(otype)
@@ -312,23 +412,23 @@ class Txn:
 
     # uniqueness -------------------------------------------------------------------
     def claim(self, namespace: str, value: str, owner_type: str, owner_id: str) -> None:
-        u = self.store.unique
-        existing = self.conn.execute(
-            select(u.c.owner_type, u.c.owner_id).where(and_(u.c.namespace == namespace, u.c.value == value))
-        ).first()
+        existing = self.owner_of(namespace, value)
         if existing is not None:
             if existing[1] == owner_id:
                 return
-            raise Duplicate(namespace, value, existing[0], existing[1])
+            raise Duplicate(namespace, value, *existing)
+        insert = self.store.statement(("claim",), self.store.unique.insert)
+        params = {"namespace": namespace, "value": value, "owner_type": owner_type, "owner_id": owner_id}
+        if self.store.sqlite:
+            # A SQLite writer holds the database's write lock (BEGIN IMMEDIATE): nobody
+            # can have claimed the value since the look-up above.
+            self.conn.execute(insert, params)
+            return
         try:
             with self.conn.begin_nested():
-                self.conn.execute(
-                    u.insert().values(namespace=namespace, value=value, owner_type=owner_type, owner_id=owner_id)
-                )
+                self.conn.execute(insert, params)
         except IntegrityError:
-            row = self.conn.execute(
-                select(u.c.owner_type, u.c.owner_id).where(and_(u.c.namespace == namespace, u.c.value == value))
-            ).first()
+            row = self.owner_of(namespace, value)
             raise Duplicate(namespace, value, *(row or ("?", "?"))) from None
 
     def release(self, namespace: str, value: str, owner_id: str) -> None:
@@ -339,9 +439,13 @@ class Txn:
 
     def owner_of(self, namespace: str, value: str) -> tuple[str, str] | None:
         u = self.store.unique
-        row = self.conn.execute(
-            select(u.c.owner_type, u.c.owner_id).where(and_(u.c.namespace == namespace, u.c.value == value))
-        ).first()
+        q = self.store.statement(
+            ("owner_of",),
+            lambda: select(u.c.owner_type, u.c.owner_id).where(
+                u.c.namespace == bindparam("ns"), u.c.value == bindparam("value")
+            ),
+        )
+        row = self.conn.execute(q, {"ns": namespace, "value": value}).first()
         return None if row is None else (row[0], row[1])
 
     def references(self, type_name: str, oid: str) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-
 from typing import Any
 
 from moot.mmp.context import Context
