@@ -17,6 +17,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_server_errors(node: RunningNode, tmp_path: Path) -> None:
     base = f"https://127.0.0.1:{node.ports.https}/api/v1"
     ctx = ssl.create_default_context()

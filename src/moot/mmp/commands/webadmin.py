@@ -1,0 +1,156 @@
+"""``webadmin`` commands (guide 3.5): listener, certificates, enable/disable/restart, HTTP redirect."""
+
+from __future__ import annotations
+
+from moot.mmp.commands.common import assign_certs, restart_component, show_file
+from moot.mmp.context import CommandFailed, Context
+from moot.mmp.registry import CONFIG, READ, registry
+from moot.node.control import ControlError
+from moot.node.settings import (
+    CALLBRIDGE_LISTEN,
+    CALLBRIDGE_SIP_PORTS,
+    MMP_LISTEN,
+    WEBADMIN_CERTS,
+    WEBADMIN_ENABLED,
+    WEBADMIN_HTTP_REDIRECT,
+    WEBADMIN_LISTEN,
+    listener,
+)
+
+command = registry.command
+
+COMPONENT = "webadmin"
+#: What ``Key file`` shows while the self-signed default is in use (see moot.webadmin.tlsfiles).
+DEFAULT_CERTS_NOTE = "none (self-signed default)"
+
+
+async def _status_line(ctx: Context) -> str:
+    status = await ctx.node.control.status()
+    comp = status.component(COMPONENT) if status else None
+    if comp is None:
+        return "webadmin not running (the node is not running)"
+    text = f"webadmin {comp.state}"
+    return f"{text}: {comp.detail}" if comp.state == "failed" and comp.detail else text
+
+
+@command("webadmin", help="Show the web admin configuration and status", roles=READ)
+async def webadmin_status(ctx: Context) -> None:
+    config = ctx.node.config
+    listen = config.get(WEBADMIN_LISTEN)
+    certs = config.get(WEBADMIN_CERTS)
+    rows: list[tuple[str, object]] = [
+        ("Enabled", config.get(WEBADMIN_ENABLED)),
+        ("TLS listening interface", listen["iface"]),
+        ("TLS listening port", listen["port"]),
+        ("Key file", show_file(certs["key"]) if certs else DEFAULT_CERTS_NOTE),
+        ("Certificate file", show_file(certs["crt"]) if certs else DEFAULT_CERTS_NOTE),
+    ]
+    if certs and certs.get("bundle"):
+        rows.append(("CA Bundle file", certs["bundle"]))
+    rows += [
+        ("HTTP redirect", "Enabled" if config.get(WEBADMIN_HTTP_REDIRECT) else "Disabled"),
+        ("STATUS", await _status_line(ctx)),
+    ]
+    ctx.table(rows)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
+    return int(text)
+
+
+def _port_taken_by(ctx: Context, iface: str, port: int) -> str | None:
+    """Another listener of this node on the same interface and TCP port, if any."""
+    config = ctx.node.config
+    mmp = config.get(MMP_LISTEN)
+    if mmp["iface"] == iface and int(mmp["port"]) == port:
+        return "the MMP's SSH listener"
+    if iface in config.get(CALLBRIDGE_LISTEN):
+        sip = config.get(CALLBRIDGE_SIP_PORTS)
+        if port in (sip.get("tcp"), sip.get("tls")):
+            return "the call bridge's SIP listener"
+    return None
+
+
+@command(
+    "webadmin listen <if:a|b|c|d> <port>",
+    help="Interface and TCP port of the web admin (apply with 'webadmin restart')",
+    roles=CONFIG,
+)
+async def webadmin_listen(ctx: Context, if_: str, port: str) -> None:
+    number = _port(port)
+    taken = _port_taken_by(ctx, if_, number)
+    if taken:
+        raise CommandFailed(
+            f"port {number} on interface {if_} is used by {taken}; choose another port"
+        )
+    ctx.node.config.set(WEBADMIN_LISTEN, listener(if_, number))
+    ctx.success(f"web admin will listen on {if_}:{number}; apply with 'webadmin restart'")
+
+
+@command(
+    "webadmin certs <key> <crt> [<bundle>]",
+    help="Key and certificate (and CA bundle) from the file store (apply with 'webadmin restart')",
+    roles=CONFIG,
+)
+async def webadmin_certs(ctx: Context, key: str, crt: str, bundle: str | None) -> None:
+    assign_certs(ctx, WEBADMIN_CERTS, key, crt, bundle)
+    ctx.success("web admin certificates set; apply with 'webadmin restart'")
+
+
+@command(
+    "webadmin certs none",
+    help="Go back to the self-signed default certificate (apply with 'webadmin restart')",
+    roles=CONFIG,
+)
+async def webadmin_certs_none(ctx: Context) -> None:
+    ctx.node.config.set(WEBADMIN_CERTS, None)
+    ctx.success("web admin will use its self-signed certificate; apply with 'webadmin restart'")
+
+
+@command("webadmin <state:enable|disable>", help="Turn the web admin on or off", roles=CONFIG)
+async def webadmin_enable(ctx: Context, state: str) -> None:
+    config = ctx.node.config
+    wanted = state == "enable"
+    before = config.get(WEBADMIN_ENABLED)
+    config.set(WEBADMIN_ENABLED, wanted)
+    running = await ctx.node.control.status() is not None
+    try:
+        await ctx.node.control.apply(COMPONENT)
+    except ControlError as exc:
+        # It did not start: put the switch back so that nothing has changed.
+        config.set(WEBADMIN_ENABLED, before)
+        try:
+            await ctx.node.control.apply(COMPONENT)
+        except ControlError:
+            pass
+        then = "the web admin stays disabled" if not before else "fix it, then 'webadmin restart'"
+        raise CommandFailed(f"{exc}; {then}") from None
+    if not running:
+        when = "starts" if wanted else "stays off"
+        ctx.success(f"web admin {state}d; it {when} when the node starts")
+    else:
+        ctx.success(f"web admin {state}d")
+
+
+@command(
+    "webadmin restart",
+    help="Restart the web admin alone (applies listen, certs and http-redirect)",
+    roles=CONFIG,
+)
+async def webadmin_restart(ctx: Context) -> None:
+    if not ctx.node.config.get(WEBADMIN_ENABLED):
+        ctx.success("the web admin is disabled; the new settings apply on 'webadmin enable'")
+        return
+    await restart_component(ctx, COMPONENT)
+
+
+@command(
+    "webadmin http-redirect <state:enable|disable>",
+    help="Answer plain HTTP with a redirect to HTTPS (apply with 'webadmin restart')",
+    roles=CONFIG,
+)
+async def webadmin_http_redirect(ctx: Context, state: str) -> None:
+    ctx.node.config.set(WEBADMIN_HTTP_REDIRECT, state == "enable")
+    ctx.success(f"HTTP redirect {state}d; apply with 'webadmin restart'")
