@@ -168,6 +168,8 @@ class Api:
             raw = params.get(flt.param.lower())
             if raw is None or raw == "":
                 continue
+            if "\x00" in raw:
+                raise parameter_error(flt.param)
             if flt.op is FilterOp.SEARCH:
                 conds.append(Cond("search", value=raw))
             elif flt.op is FilterOp.CONTAINS:

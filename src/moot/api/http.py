@@ -52,7 +52,7 @@ class ApiHttp:
         self._openapi_doc: bytes | None = None
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", PREFIX, self.handle), web.route("*", PREFIX + "/{tail:.*}", self.handle)]
+        return [web.route("*", PREFIX, self.handle), web.route("*", PREFIX + r"/{tail:[\s\S]*}", self.handle)]
 
     def _openapi(self) -> bytes:
         if self._openapi_doc is None:

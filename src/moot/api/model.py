@@ -58,6 +58,8 @@ class Text(Kind):
     def parse(self, raw: str) -> Any:
         if len(raw) > self.max_length:
             raise ValueError_("valueTooLong")
+        if "\x00" in raw:
+            raise ValueError_()
         if self.pattern is not None and raw and not re.fullmatch(self.pattern, raw):
             raise ValueError_()
         return raw.lower() if self.lower else raw

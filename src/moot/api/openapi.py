@@ -9,6 +9,8 @@ from moot.api.engine import PAGE_LIMIT, Catalog
 from moot.api.model import FilterOp, ObjectType
 
 FORM = "application/x-www-form-urlencoded"
+#: Every operation may answer these (an id with a "/" in it reaches no object type: 404).
+ERRORS = (400, 401, 404, 405, 503)
 
 
 def _failure_schema() -> dict[str, Any]:
@@ -89,18 +91,18 @@ def _paths_for(cat: Catalog, otype: ObjectType, prefix: str, params: list[dict[s
         out[coll_path] = {
             "post": {"tags": [tag], "summary": f"Run {otype.name}", "parameters": params,
                      "requestBody": {"content": {FORM: {"schema": _form_schema(otype, True)}}},
-                     "responses": {"200": _ok({"type": "object"}, "The answer"), **_errors(400, 401, 405, 503)}},
+                     "responses": {"200": _ok({"type": "object"}, "The answer"), **_errors(*ERRORS)}},
         }
         return
     if otype.singleton:
         ops: dict[str, Any] = {
             "get": {"tags": [tag], "summary": f"Get {otype.name}", "parameters": params,
-                    "responses": {"200": _ok({"type": "object", "properties": {otype.name: one}}, otype.name), **_errors(400, 401, 503)}},
+                    "responses": {"200": _ok({"type": "object", "properties": {otype.name: one}}, otype.name), **_errors(*ERRORS)}},
         }
         if otype.updatable:
             ops["put"] = {"tags": [tag], "summary": f"Change {otype.name}", "parameters": params,
                           "requestBody": {"content": {FORM: {"schema": _form_schema(otype, False)}}},
-                          "responses": {"200": _ok(None, "Changed"), **_errors(400, 401, 503)}}
+                          "responses": {"200": _ok(None, "Changed"), **_errors(*ERRORS)}}
         out[coll_path] = ops
         return
     listed = _object_schema(otype, "listed")
@@ -119,37 +121,37 @@ def _paths_for(cat: Catalog, otype: ObjectType, prefix: str, params: list[dict[s
     }
     coll: dict[str, Any] = {
         "get": {"tags": [tag], "summary": f"List {tag}", "parameters": params + query,
-                "responses": {"200": _ok(list_schema, f"A page of {tag}"), **_errors(400, 401, 503)}},
+                "responses": {"200": _ok(list_schema, f"A page of {tag}"), **_errors(*ERRORS)}},
     }
     if otype.creatable:
         coll["post"] = {"tags": [tag], "summary": f"Create a {otype.name}", "parameters": params,
                         "requestBody": {"content": {FORM: {"schema": _form_schema(otype, True)}}},
-                        "responses": {"200": _ok(None, "Created", location=True), **_errors(400, 401, 503)}}
+                        "responses": {"200": _ok(None, "Created", location=True), **_errors(*ERRORS)}}
     if otype.delete_collection:
         coll["delete"] = {"tags": [tag], "summary": f"Delete every {otype.name}", "parameters": params,
-                          "responses": {"200": _ok(None, "Deleted"), **_errors(400, 401, 503)}}
+                          "responses": {"200": _ok(None, "Deleted"), **_errors(*ERRORS)}}
     out[coll_path] = coll
     id_name = f"{otype.name}Id"
     item_params = [*params, _id_param(id_name)]
     item_path = f"{coll_path}/{{{id_name}}}"
     item: dict[str, Any] = {
         "get": {"tags": [tag], "summary": f"Get one {otype.name}", "parameters": item_params,
-                "responses": {"200": _ok({"type": "object", "properties": {otype.name: one}}, otype.name), **_errors(400, 401, 503)}},
+                "responses": {"200": _ok({"type": "object", "properties": {otype.name: one}}, otype.name), **_errors(*ERRORS)}},
     }
     if otype.updatable:
         item["put"] = {"tags": [tag], "summary": f"Change a {otype.name} (only the parameters sent; empty unsets)",
                        "parameters": item_params,
                        "requestBody": {"content": {FORM: {"schema": _form_schema(otype, False)}}},
-                       "responses": {"200": _ok(None, "Changed"), **_errors(400, 401, 503)}}
+                       "responses": {"200": _ok(None, "Changed"), **_errors(*ERRORS)}}
     if otype.deletable:
         item["delete"] = {"tags": [tag], "summary": f"Delete a {otype.name}", "parameters": item_params,
-                          "responses": {"200": _ok(None, "Deleted"), **_errors(400, 401, 503)}}
+                          "responses": {"200": _ok(None, "Deleted"), **_errors(*ERRORS)}}
     out[item_path] = item
     if otype.hooks:
         for view in otype.hooks.views():
             out[f"{item_path}/{view}"] = {
                 "get": {"tags": [tag], "summary": f"{view} of a {otype.name}", "parameters": item_params,
-                        "responses": {"200": _ok({"type": "object"}, view), **_errors(400, 401, 503)}},
+                        "responses": {"200": _ok({"type": "object"}, view), **_errors(*ERRORS)}},
             }
     for child in cat.children.get(otype.name, {}).values():
         _paths_for(cat, child, item_path, item_params, out)

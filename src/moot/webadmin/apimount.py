@@ -44,11 +44,16 @@ class ApiMount:
         )
 
     def mount(self, app: web.Application) -> None:
+        app[API_MOUNT] = self
         app.router.add_route("*", API_PREFIX, self.handle)
-        app.router.add_route("*", API_PREFIX + "/{tail:.*}", self.handle)
+        app.router.add_route("*", API_PREFIX + r"/{tail:[\s\S]*}", self.handle)
+
+    async def opened(self) -> ApiHttp | None:
+        """The API once open (None when it could not open): the API explorer calls it in-process."""
+        return await asyncio.shield(self._opening)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        api = await asyncio.shield(self._opening)
+        api = await self.opened()
         if api is None:
             return web.Response(status=503, body=b"")
         return await api.handle(request)
@@ -62,3 +67,7 @@ class ApiMount:
                 api.close()
 
         self._opening.add_done_callback(closed)
+
+
+#: The mount, for the web admin pages that use the API in-process (the API explorer).
+API_MOUNT = web.AppKey("apimount", ApiMount)
