@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import web
 
 from moot.node.context import NodeContext
-from moot.webadmin import auth, pages
+from moot.webadmin import auth, explorer, pages
 from moot.webadmin.security import STATIC_PREFIX, add_security_headers
 from moot.webadmin.sessions import SessionStore
 from moot.webadmin.state import STATE, WebAdminState
@@ -30,5 +30,6 @@ def build_app(node: NodeContext, sessions: SessionStore) -> web.Application:
     app.on_response_prepare.append(add_security_headers)
     auth.add_routes(app)
     pages.add_routes(app)
+    explorer.add_routes(app)
     app.router.add_static(STATIC_PREFIX, static_dir(), follow_symlinks=False)
     return app

@@ -1,4 +1,4 @@
-"""The pages of a signed-in admin: status, configuration, API."""
+"""The pages of a signed-in admin: status, configuration (the API explorer is explorer.py)."""
 
 from __future__ import annotations
 
@@ -104,10 +104,6 @@ async def configuration_page(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def api_page(request: web.Request) -> web.StreamResponse:
-    return page(session_of(request), "API", render("api.html"), active="/configuration/api")
-
-
 @web.middleware
 async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A signed-in user who follows a wrong link sees a page in the frame, not bare text."""
@@ -127,4 +123,3 @@ async def friendly_errors(request: web.Request, handler: Handler) -> web.StreamR
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", status_page)
     app.router.add_get("/configuration", configuration_page)
-    app.router.add_get("/configuration/api", api_page)
