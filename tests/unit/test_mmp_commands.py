@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from moot.mmp import shell  # noqa: F401  (registers every command family)
+from moot.mmp.registry import registry
 from moot.node.context import NodeContext
 from moot.node.datadir import DataDir
 from tests.helpers import ADMIN_PASSWORD, prepare_datadir, run_line
@@ -127,3 +129,13 @@ async def test_audit_log_masks_nothing_secret_and_records_verdicts(node: NodeCon
     assert "invalid command" in text
     assert PW not in text
     assert PW not in node.datadir.syslog.read_text()
+
+
+@pytest.mark.parametrize("family", registry.families())
+async def test_wrong_syntax_in_every_family_fails_and_shows_usage(node: NodeContext, family: str) -> None:
+    before = node.store.items()
+    ok, out = await run_line(node, f"{family} %bogus% %extra% 1 2 3 4 5 6 7 8 9")
+    assert not ok, out
+    assert out.startswith("FAILURE"), out
+    # Nothing was written by a refused line.
+    assert node.store.items() == before
