@@ -7,12 +7,11 @@ operator acts as ``admin`` (or ``--user NAME``) without typing a password.
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 from typing import Any
 
 from moot.mmp.context import Context
-from moot.mmp.login import change_password, change_reason
+from moot.mmp.login import change_password, change_reason, interactive, is_passwd
 from moot.mmp.registry import registry
 from moot.mmp.shell import execute
 from moot.node import logs
@@ -20,8 +19,6 @@ from moot.node.accounts import MMP_ROLES, Role
 from moot.node.context import NodeContext
 from moot.node.control import control_for
 from moot.node.datadir import DataDir
-
-EXIT_WORDS = ("exit", "quit", "logout")
 
 
 class ConsoleTerminal:
@@ -100,7 +97,7 @@ async def run_console(datadir: DataDir, user: str, command: str | None) -> int:
         ctx = Context(node, account, term, channel="command" if command else "console")
         if node.accounts.must_change(account):
             if command is not None:
-                if command.split()[:1] != ["passwd"]:
+                if not is_passwd(command):
                     ctx.print(
                         f"FAILURE: {change_reason(ctx)} Run: moot mmp -c passwd"
                         + (f" --user {user}" if user != "admin" else "")
@@ -110,20 +107,6 @@ async def run_console(datadir: DataDir, user: str, command: str | None) -> int:
                 return 1
         if command is not None:
             return 0 if await execute(ctx, command) else 1
-        return await _interactive(ctx)
+        return await interactive(ctx)
     finally:
         node.close()
-
-
-async def _interactive(ctx: Context) -> int:
-    host = socket.gethostname().split(".")[0]
-    ctx.print(f"Moot MMP on {host}. Type 'help' for the list of commands, 'exit' to leave.")
-    while not ctx.end_session:
-        line = await ctx.term.read_line(f"{host}> ")
-        if line is None:
-            ctx.print()
-            break
-        if line.strip().lower() in EXIT_WORDS:
-            break
-        await execute(ctx, line)
-    return 0

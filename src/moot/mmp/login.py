@@ -1,9 +1,15 @@
-"""What happens at login, the same on the console and over SSH: forced password changes."""
+"""A session, the same on the console and over SSH: forced password changes, the prompt loop."""
 
 from __future__ import annotations
 
+import socket
+
 from moot.mmp.context import CommandFailed, Context
+from moot.mmp.grammar import LineSyntaxError, split_line
+from moot.mmp.shell import execute
 from moot.node.accounts import AccountError
+
+EXIT_WORDS = ("exit", "quit", "logout")
 
 ATTEMPTS = 3
 
@@ -35,3 +41,31 @@ def change_reason(ctx: Context) -> str:
     if acc.must_change:
         return "You must change your password before going on."
     return "Your password has expired: please choose a new one."
+
+
+def is_passwd(command: str) -> bool:
+    """Whether a one-off command is ``passwd`` (all a user who must change may run)."""
+    try:
+        first = split_line(command)[:1]
+    except LineSyntaxError:
+        return False
+    return [w.lower() for w in first] == ["passwd"]
+
+
+def prompt() -> str:
+    return socket.gethostname().split(".")[0] + "> "
+
+
+async def interactive(ctx: Context) -> int:
+    """The prompt loop: run lines until exit, end of input, or a command ends the session."""
+    text = prompt()
+    ctx.print(f"Moot MMP on {text[:-2]}. Type 'help' for the list of commands, 'exit' to leave.")
+    while not ctx.end_session:
+        line = await ctx.term.read_line(text)
+        if line is None:
+            ctx.print()
+            break
+        if line.strip().lower() in EXIT_WORDS:
+            break
+        await execute(ctx, line)
+    return 0
