@@ -25,6 +25,7 @@ from moot.api.model import (
     ValueError_,
 )
 from moot.db.apistore import ApiStore
+from tests.databases import database_url
 
 CATALOG = catalog()
 TYPES = {t.name: t for t in CATALOG.types}
@@ -33,12 +34,14 @@ COLLECTIONS = [t for t in CATALOG.types if t.creatable and not t.singleton and n
 NOWHERE = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.fixture(scope="module", name="store")
-def store_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStore]:
-    path: Path = tmp_path_factory.mktemp("api") / "db.sqlite"
-    store = ApiStore(f"sqlite:///{path}", CATALOG.types)
-    yield store
-    store.close()
+@pytest.fixture(scope="module", name="store", params=["sqlite", "postgresql"])
+def store_fixture(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStore]:
+    """One database per module, on SQLite and on PostgreSQL."""
+    path: Path = tmp_path_factory.mktemp("api")
+    with database_url(request.param, path) as url:
+        store = ApiStore(url, CATALOG.types)
+        yield store
+        store.close()
 
 
 @pytest.fixture(name="api")
