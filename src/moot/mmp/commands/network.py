@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from moot.mmp.context import CommandFailed, Context
@@ -167,7 +168,7 @@ async def iface_speed(ctx: Context, if_: str, speed: str, duplex: str) -> None:
     mbits = _checked(parse_speed, speed)
     mode = "half" if duplex == "off" else "full"
     cfg = get_link(ctx.node.config, if_)
-    new = LinkConfig(cfg.autoneg, mbits, mode, cfg.mtu)
+    new = replace(cfg, speed=mbits, duplex=mode)
     _store_link(ctx, if_, f"interface {if_} speed {mbits} duplex {mode}", new, None)
 
 
@@ -179,7 +180,7 @@ async def iface_speed(ctx: Context, if_: str, speed: str, duplex: str) -> None:
 )
 async def iface_autoneg(ctx: Context, if_: str, state: str) -> None:
     cfg = get_link(ctx.node.config, if_)
-    new = LinkConfig(state == "on", cfg.speed, cfg.duplex, cfg.mtu)
+    new = replace(cfg, autoneg=state == "on")
     _store_link(ctx, if_, f"interface {if_} auto-negotiation {state}", new, None)
 
 
@@ -192,12 +193,12 @@ async def iface_autoneg(ctx: Context, if_: str, state: str) -> None:
 async def iface_mtu(ctx: Context, if_: str, mtu: str) -> None:
     cfg = get_link(ctx.node.config, if_)
     if mtu.lower() == "default":
-        new = LinkConfig(cfg.autoneg, cfg.speed, cfg.duplex, None)
+        new = replace(cfg, mtu=None)
         _store_link(ctx, if_, f"interface {if_} MTU default", new, None)
         return
     ipv6 = get_ip(ctx.node.config, if_, 6).enabled
     value = _checked(check_mtu, _checked(parse_int, mtu, "MTU"), ipv6)
-    new = LinkConfig(cfg.autoneg, cfg.speed, cfg.duplex, value)
+    new = replace(cfg, mtu=value)
 
     def change(dev: DeviceApplier) -> None:
         dev.set_mtu(value)
