@@ -44,7 +44,12 @@ def test_schemathesis_finds_no_server_errors(node: RunningNode, tmp_path: Path) 
         ],
         capture_output=True, text=True, timeout=600,
     )
-    report = proc.stdout[-6000:] + proc.stderr[-2000:]
+    failures = proc.stdout.find("FAILURES")
+    summary = proc.stdout.find("SUMMARY")
+    report = (proc.stdout[failures:failures + 8000] if failures >= 0 else "") + proc.stdout[summary:] + proc.stderr[-2000:]
+    log = node.datadir.syslog.read_text()
+    if "Traceback" in log:
+        report += "\n--- syslog ---\n" + log[log.find("Traceback") - 300:][:6000]
     assert proc.returncode == 0, report
     assert "passed" in proc.stdout.lower(), report
     assert "Server error" not in proc.stdout, report

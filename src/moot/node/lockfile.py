@@ -48,7 +48,7 @@ class NodeLock:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
                 text = os.read(fd, 32).decode().strip()
-                return int(text) if text.isdigit() else -1
+                return int(text) if text.isascii() and text.isdigit() else -1
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:

@@ -63,7 +63,7 @@ async def mmp_status(ctx: Context) -> None:
     roles=ADMIN_ONLY,
 )
 async def mmp_listen(ctx: Context, if_: str, port: str) -> None:
-    if not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
         raise CommandFailed(f"invalid port {port!r}: give a number from 1 to 65535")
     try:
         mapped_device(ctx.node.config, if_)

@@ -168,7 +168,7 @@ async def user_rule(ctx: Context, rule: str, value: str) -> None:
             raise CommandFailed(f"{rule} takes true or false")
         parsed = value.lower() == "true"
     else:
-        if not value.isdigit() or int(value) > 100000:
+        if not (value.isascii() and value.isdigit()) or int(value) > 100000:
             raise CommandFailed(f"{rule} takes a whole number from 0 to 100000")
         parsed = int(value)
         if rule == "min_length" and not 1 <= parsed <= 128:
