@@ -148,3 +148,9 @@ def test_xml_one_escapes_text(api: Api) -> None:
     oid = create(api, "/coSpaces", name="R&D <lab>")
     body = xml_one(api.handle("GET", f"/coSpaces/{oid}", [], []).item)  # type: ignore[arg-type]
     assert b"<name>R&amp;D &lt;lab&gt;</name>" in body
+
+
+def test_non_ascii_digits_are_parameter_errors(api: Api) -> None:
+    # "²".isdigit() is True but int("²") fails: such input must be a parameterError, not a crash.
+    assert b'parameter="offset"' in failure(api, "GET", "/coSpaces", query={"offset": "²"})
+    assert b'parameter="limit"' in failure(api, "GET", "/coSpaces", query={"limit": "٣"})

@@ -174,7 +174,7 @@ class Api:
                 conds.append(Cond("search", value=raw))
             elif flt.op is FilterOp.CONTAINS:
                 conds.append(Cond("contains", flt.field, raw))
-            elif flt.op is FilterOp.EQUALS:
+            elif flt.op in _COMPARISONS:
                 f = otype.field(flt.field or "")
                 value: Any = raw
                 if f is not None:
@@ -182,7 +182,7 @@ class Api:
                         value = f.kind.parse(raw)
                     except ValueError_:
                         raise parameter_error(flt.param) from None
-                conds.append(Cond("eq", flt.field, value))
+                conds.append(Cond(_COMPARISONS[flt.op], flt.field, value))
             elif flt.op is FilterOp.USAGE:
                 if raw not in ("referenced", "unreferenced"):
                     raise parameter_error(flt.param)
@@ -377,11 +377,14 @@ class Api:
         return Response()
 
 
+_COMPARISONS = {FilterOp.EQUALS: "eq", FilterOp.AT_LEAST: "ge", FilterOp.AT_MOST: "le"}
+
+
 def _int_param(params: dict[str, str], name: str, default: int, maximum: int) -> int:
     raw = params.get(name.lower())
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) > maximum:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > maximum:
         raise parameter_error(name)
     return int(raw)
 

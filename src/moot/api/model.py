@@ -246,6 +246,9 @@ class FilterOp(enum.Enum):
     CONTAINS = "contains"
     #: ``usageFilter=unreferenced|referenced`` on profiles.
     USAGE = "usage"
+    #: a lower or upper bound on one field (``endsAfter=<time>`` matches ``lastEnd >= time``).
+    AT_LEAST = "atLeast"
+    AT_MOST = "atMost"
 
 
 @dataclass(frozen=True)

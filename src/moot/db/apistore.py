@@ -83,7 +83,7 @@ TRIGRAM = 3
 
 @dataclass(frozen=True)
 class Cond:
-    """One list condition: ``op`` is "eq", "contains", "search", "referenced", "unreferenced"."""
+    """One list condition: ``op`` is "eq", "ge", "le", "contains", "search", "referenced", "unreferenced"."""
 
     op: str
     field: str | None = None
@@ -309,6 +309,10 @@ class Txn:
         for c in conds:
             if c.op == "eq" and c.field:
                 where.append(t.c[c.field] == c.value)
+            elif c.op == "ge" and c.field:
+                where.append(t.c[c.field] >= c.value)
+            elif c.op == "le" and c.field:
+                where.append(t.c[c.field] <= c.value)
             elif c.op == "contains" and c.field:
                 where.append(self._contains(t.c[c.field], c.value))
             elif c.op == "search":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ class NodeContext:
         self.control: NodeControl = control or OfflineControl()
         self.started = time.time()
         self._api: Api | None = None
+        # Components open the API from worker threads at the same time (web admin, scheduler).
+        self._api_lock = threading.Lock()
         self.initialize()
 
     def initialize(self) -> None:
@@ -63,7 +66,13 @@ class NodeContext:
 
     @property
     def api(self) -> Api:
-        """The REST API over the cluster database (opened on first use)."""
+        """The REST API over the cluster database (opened on first use, by one thread)."""
+        if self._api is not None:
+            return self._api
+        with self._api_lock:
+            return self._open_api()
+
+    def _open_api(self) -> Api:
         if self._api is None:
             from moot.api.catalog import catalog
             from moot.api.engine import Api

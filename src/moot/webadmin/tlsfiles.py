@@ -14,11 +14,12 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
 from moot.node.context import NodeContext
-from moot.node.settings import WEBADMIN_CERTS
+from moot.node.settings import WEBADMIN_CERTS, Setting
 from moot.pki import PkiError, make_selfsigned
 from moot.pki.material import load_certificates
 
@@ -44,9 +45,18 @@ class TlsFiles:
         return text + (" (self-signed default)" if self.selfsigned else "")
 
 
-def tls_files(node: NodeContext, listen_address: str) -> TlsFiles:
-    """The files to serve with; makes the default certificate when it is needed."""
-    certs = node.config.get(WEBADMIN_CERTS)
+def tls_files(
+    node: NodeContext,
+    listen_address: str,
+    setting: Setting[dict[str, Any] | None] = WEBADMIN_CERTS,
+    stem: str = "webadmin",
+) -> TlsFiles:
+    """The files to serve with; makes the default certificate when it is needed.
+
+    Other HTTPS components (the scheduler) pass their own certs ``setting`` and a ``stem``
+    for their default files (``<stem>-selfsigned.key``/``.crt``).
+    """
+    certs = node.config.get(setting)
     datadir = node.datadir
     if certs:
         bundle = certs.get("bundle")
@@ -56,7 +66,7 @@ def tls_files(node: NodeContext, listen_address: str) -> TlsFiles:
             datadir.file(bundle) if bundle else None,
             selfsigned=False,
         )
-    key, crt = datadir.file(SELFSIGNED_KEY), datadir.file(SELFSIGNED_CRT)
+    key, crt = datadir.file(f"{stem}-selfsigned.key"), datadir.file(f"{stem}-selfsigned.crt")
     if not _default_fits(key, crt, listen_address):
         host = socket.gethostname()
         sans = _unique([host, listen_address, "127.0.0.1", "localhost"])
@@ -66,7 +76,7 @@ def tls_files(node: NodeContext, listen_address: str) -> TlsFiles:
             # A host name that is not a valid DNS name cannot be in a certificate.
             sans.remove(host)
             make_selfsigned(key, crt, "localhost", sans)
-        log.info("made the self-signed web admin certificate %s for %s", crt.name, ", ".join(sans))
+        log.info("made the self-signed %s certificate %s for %s", stem, crt.name, ", ".join(sans))
     return TlsFiles(key, crt, None, selfsigned=True)
 
 

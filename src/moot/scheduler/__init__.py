@@ -1,0 +1,1 @@
+"""The scheduler: scheduled meetings, recurrence, ICS invites, the email outbox and SMTP delivery."""
