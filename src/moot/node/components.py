@@ -9,6 +9,8 @@ from moot.node.context import NodeContext
 def build_components(node: NodeContext) -> list[Component]:
     from moot.callbridge.component import CallBridge
     from moot.mmp.sshserver import MmpSshServer
+    from moot.scheduler.component import Scheduler
+    from moot.turn.component import TurnServer
     from moot.webadmin.server import WebAdmin
 
-    return [MmpSshServer(node), WebAdmin(node), CallBridge(node)]
+    return [MmpSshServer(node), WebAdmin(node), CallBridge(node), Scheduler(node), TurnServer(node)]

@@ -7,8 +7,10 @@ from moot.mmp.commands import (  # noqa: F401
     network,
     pki,
     reset,
+    scheduler,
     syslog,
     system,
+    turn,
     user,
     webadmin,
 )
