@@ -79,3 +79,11 @@ def test_rest_usernames_need_a_secret_and_a_timestamp() -> None:
     assert creds.password_for("alice") is None
     assert creds.password_for("soon:alice") is None
     assert creds.password_for("9999999999") == rest_password("secret", "9999999999")
+
+
+
+def test_non_ascii_digits_in_a_time_limited_username_are_refused_not_crashing() -> None:
+    # "²".isdigit() is true but int("²") raises: a username from the network must not crash the server.
+    creds = Credentials("r", shared_secret="s3cret", clock=lambda: 1000.0)
+    assert creds.password_for("²:alice") is None
+    assert creds.password_for("2000:alice") == rest_password("s3cret", "2000:alice")

@@ -102,7 +102,7 @@ def normalize_rule(raw: str, tz: ZoneInfo) -> str:
         key, value = part.split("=", 1)
         if key == "UNTIL":
             value = _until_utc(value, tz)
-        elif key == "COUNT" and (not value.isdigit() or not 1 <= int(value) <= MAX_OCCURRENCES):
+        elif key == "COUNT" and (not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_OCCURRENCES):
             raise InvalidTime(f"COUNT must be 1 to {MAX_OCCURRENCES}")
         out.append(f"{key}={value}")
     return ";".join(out)

@@ -76,7 +76,7 @@ class Credentials:
             return self.users[username]
         if self.shared_secret:
             expiry_text = username.split(":", 1)[0]
-            if expiry_text.isdigit() and int(expiry_text) >= self.clock():
+            if expiry_text.isascii() and expiry_text.isdigit() and int(expiry_text) >= self.clock():
                 return rest_password(self.shared_secret, username)
         return None
 

@@ -71,7 +71,7 @@ def server_host(text: str) -> str:
 
 
 def port_number(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
     return int(text)
 
@@ -384,7 +384,7 @@ async def scheduler_timed_logging_show(ctx: Context) -> None:
     roles=CONFIG,
 )
 async def scheduler_timed_logging(ctx: Context, area: str, seconds: str) -> None:
-    if not seconds.isdigit() or int(seconds) > timedlog.MAX_SECONDS:
+    if not (seconds.isascii() and seconds.isdigit()) or int(seconds) > timedlog.MAX_SECONDS:
         raise CommandFailed(
             f"invalid time {seconds!r}: give seconds from 0 to {timedlog.MAX_SECONDS} (0 ends it)"
         )

@@ -37,7 +37,7 @@ APPLY = "apply with 'turn restart'"
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
         raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
     return int(text)
 
