@@ -39,7 +39,7 @@ def test_schemathesis_finds_no_server_errors(node: RunningNode, tmp_path: Path) 
             st, "run", str(schema), "--url", base,
             "-a", f"admin:{ADMIN_PASSWORD}", "--tls-verify", "false",
             "-H", "Accept: application/json",
-            "-c", CHECKS, "-n", "5", "--max-time", "200", "--seed", "1",
+            "-c", CHECKS, "-n", "5", "--max-time", "200", "--generation-deterministic",
             "--workers", "2", "--request-timeout", "30",
         ],
         capture_output=True, text=True, timeout=600,
