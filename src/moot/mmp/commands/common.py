@@ -40,3 +40,36 @@ async def restart_component(ctx: Context, name: str) -> None:
     except ControlError as exc:
         raise CommandFailed(str(exc)) from None
     ctx.success(f"{name} restarted")
+
+
+async def switch_component(ctx: Context, setting: Setting[bool], name: str, title: str, wanted: bool) -> None:
+    """``<component> enable|disable``: store the switch and start or stop the component.
+
+    A component that cannot start gets its switch put back, so that nothing has changed.
+    """
+    config = ctx.node.config
+    before = config.get(setting)
+    config.set(setting, wanted)
+    running = await ctx.node.control.status() is not None
+    try:
+        await ctx.node.control.apply(name)
+    except ControlError as exc:
+        config.set(setting, before)
+        try:
+            await ctx.node.control.apply(name)
+        except ControlError:
+            pass
+        raise CommandFailed(f"{exc}; the {title} stays {'enabled' if before else 'disabled'}") from None
+    state = "enabled" if wanted else "disabled"
+    if running:
+        ctx.success(f"{title} {state}")
+    else:
+        ctx.success(f"{title} {state}; it {'starts' if wanted else 'stays off'} when the node starts")
+
+
+async def restart_if_enabled(ctx: Context, setting: Setting[bool], name: str, title: str) -> None:
+    """``<component> restart``: a disabled component takes its new settings on ``enable``."""
+    if not ctx.node.config.get(setting):
+        ctx.success(f"the {title} is disabled; the new settings apply on '{name} enable'")
+        return
+    await restart_component(ctx, name)

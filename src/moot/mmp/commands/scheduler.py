@@ -11,11 +11,15 @@ import asyncio
 import ipaddress
 import re
 
-from moot.mmp.commands.common import assign_certs, restart_component, show_file
+from moot.mmp.commands.common import (
+    assign_certs,
+    restart_if_enabled,
+    show_file,
+    switch_component,
+)
 from moot.mmp.commands.webadmin import _port_taken_by
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import CONFIG, READ, registry
-from moot.node.control import ControlError
 from moot.node.settings import WEBADMIN_LISTEN, listener
 from moot.scheduler import timedlog
 from moot.scheduler.settings import (
@@ -162,27 +166,10 @@ async def scheduler_status(ctx: Context) -> None:
 async def scheduler_enable(ctx: Context, state: str) -> None:
     from moot.scheduler.component import NO_CALLBRIDGE, callbridge_enabled
 
-    config = ctx.node.config
     wanted = state == "enable"
     if wanted and not callbridge_enabled(ctx.node):
         raise CommandFailed(NO_CALLBRIDGE)
-    before = config.get(SCHEDULER_ENABLED)
-    config.set(SCHEDULER_ENABLED, wanted)
-    running = await ctx.node.control.status() is not None
-    try:
-        await ctx.node.control.apply(COMPONENT)
-    except ControlError as exc:
-        config.set(SCHEDULER_ENABLED, before)
-        try:
-            await ctx.node.control.apply(COMPONENT)
-        except ControlError:
-            pass
-        raise CommandFailed(f"{exc}; the scheduler stays {'enabled' if before else 'disabled'}") from None
-    if not running:
-        when = "starts" if wanted else "stays off"
-        ctx.success(f"scheduler {state}d; it {when} when the node starts")
-    else:
-        ctx.success(f"scheduler {state}d")
+    await switch_component(ctx, SCHEDULER_ENABLED, COMPONENT, "scheduler", wanted)
 
 
 @command(
@@ -191,10 +178,7 @@ async def scheduler_enable(ctx: Context, state: str) -> None:
     roles=CONFIG,
 )
 async def scheduler_restart(ctx: Context) -> None:
-    if not ctx.node.config.get(SCHEDULER_ENABLED):
-        ctx.success("the scheduler is disabled; the new settings apply on 'scheduler enable'")
-        return
-    await restart_component(ctx, COMPONENT)
+    await restart_if_enabled(ctx, SCHEDULER_ENABLED, COMPONENT, "scheduler")
 
 
 @command(

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import ipaddress
 
-from moot.mmp.commands.common import assign_certs, restart_component, show_file
+from moot.mmp.commands.common import (
+    assign_certs,
+    restart_if_enabled,
+    show_file,
+    switch_component,
+)
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import CONFIG, READ, registry
-from moot.node.control import ControlError
 from moot.node.interfaces import InterfaceNotMapped, listen_address
 from moot.node.settings import INTERFACES
 from moot.turn.policy import parse_networks
@@ -173,34 +177,15 @@ async def turn_certs_none(ctx: Context) -> None:
 
 @command("turn <state:enable|disable>", help="Turn the TURN server on or off", roles=CONFIG)
 async def turn_enable(ctx: Context, state: str) -> None:
-    config = ctx.node.config
     wanted = state == "enable"
-    if wanted and not config.get(TURN_CREDENTIALS):
+    if wanted and not ctx.node.config.get(TURN_CREDENTIALS):
         raise CommandFailed("set 'turn credentials <username> <password> <realm>' first")
-    before = config.get(TURN_ENABLED)
-    config.set(TURN_ENABLED, wanted)
-    running = await ctx.node.control.status() is not None
-    try:
-        await ctx.node.control.apply(COMPONENT)
-    except ControlError as exc:
-        config.set(TURN_ENABLED, before)  # it did not start: nothing has changed
-        try:
-            await ctx.node.control.apply(COMPONENT)
-        except ControlError:
-            pass
-        raise CommandFailed(f"{exc}; fix it, then 'turn enable'") from None
-    if running:
-        ctx.success(f"TURN server {state}d")
-    else:
-        ctx.success(f"TURN server {state}d; it {'starts' if wanted else 'stays off'} when the node starts")
+    await switch_component(ctx, TURN_ENABLED, COMPONENT, "TURN server", wanted)
 
 
 @command("turn restart", help="Restart the TURN server (applies its settings)", roles=CONFIG)
 async def turn_restart(ctx: Context) -> None:
-    if not ctx.node.config.get(TURN_ENABLED):
-        ctx.success("the TURN server is disabled; the new settings apply on 'turn enable'")
-        return
-    await restart_component(ctx, COMPONENT)
+    await restart_if_enabled(ctx, TURN_ENABLED, COMPONENT, "TURN server")
 
 
 @command(

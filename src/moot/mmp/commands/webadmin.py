@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from moot.mmp.commands.common import assign_certs, restart_component, show_file
+from moot.mmp.commands.common import (
+    assign_certs,
+    restart_if_enabled,
+    show_file,
+    switch_component,
+)
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import CONFIG, READ, registry
-from moot.node.control import ControlError
 from moot.node.settings import (
     CALLBRIDGE_LISTEN,
     CALLBRIDGE_SIP_PORTS,
@@ -111,27 +115,7 @@ async def webadmin_certs_none(ctx: Context) -> None:
 
 @command("webadmin <state:enable|disable>", help="Turn the web admin on or off", roles=CONFIG)
 async def webadmin_enable(ctx: Context, state: str) -> None:
-    config = ctx.node.config
-    wanted = state == "enable"
-    before = config.get(WEBADMIN_ENABLED)
-    config.set(WEBADMIN_ENABLED, wanted)
-    running = await ctx.node.control.status() is not None
-    try:
-        await ctx.node.control.apply(COMPONENT)
-    except ControlError as exc:
-        # It did not start: put the switch back so that nothing has changed.
-        config.set(WEBADMIN_ENABLED, before)
-        try:
-            await ctx.node.control.apply(COMPONENT)
-        except ControlError:
-            pass
-        then = "the web admin stays disabled" if not before else "fix it, then 'webadmin restart'"
-        raise CommandFailed(f"{exc}; {then}") from None
-    if not running:
-        when = "starts" if wanted else "stays off"
-        ctx.success(f"web admin {state}d; it {when} when the node starts")
-    else:
-        ctx.success(f"web admin {state}d")
+    await switch_component(ctx, WEBADMIN_ENABLED, COMPONENT, "web admin", state == "enable")
 
 
 @command(
@@ -140,10 +124,7 @@ async def webadmin_enable(ctx: Context, state: str) -> None:
     roles=CONFIG,
 )
 async def webadmin_restart(ctx: Context) -> None:
-    if not ctx.node.config.get(WEBADMIN_ENABLED):
-        ctx.success("the web admin is disabled; the new settings apply on 'webadmin enable'")
-        return
-    await restart_component(ctx, COMPONENT)
+    await restart_if_enabled(ctx, WEBADMIN_ENABLED, COMPONENT, "web admin")
 
 
 @command(
