@@ -139,3 +139,17 @@ async def test_wrong_syntax_in_every_family_fails_and_shows_usage(node: NodeCont
     assert out.startswith("FAILURE"), out
     # Nothing was written by a refused line.
     assert node.store.items() == before
+
+
+async def test_listeners_may_not_share_a_port(node: NodeContext) -> None:
+    from moot.node.settings import WEBADMIN_LISTEN
+
+    webadmin_port = node.config.get(WEBADMIN_LISTEN)["port"]
+    ok, out = await run_line(node, f"scheduler https listen a {webadmin_port}")
+    assert not ok and "used by the web admin" in out
+    ok, out = await run_line(node, "scheduler https listen a 18444")
+    assert ok, out
+    ok, out = await run_line(node, "webadmin listen a 18444")
+    assert not ok and "used by the scheduler" in out
+    ok, out = await run_line(node, "mmp listen a 18444")
+    assert not ok and "used by the scheduler" in out

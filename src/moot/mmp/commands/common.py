@@ -6,7 +6,13 @@ from typing import Any
 
 from moot.mmp.context import CommandFailed, Context
 from moot.node.control import ControlError
-from moot.node.settings import Setting
+from moot.node.settings import (
+    CALLBRIDGE_LISTEN,
+    CALLBRIDGE_SIP_PORTS,
+    MMP_LISTEN,
+    WEBADMIN_LISTEN,
+    Setting,
+)
 
 
 def show_file(name: str | None) -> str:
@@ -73,3 +79,32 @@ async def restart_if_enabled(ctx: Context, setting: Setting[bool], name: str, ti
         ctx.success(f"the {title} is disabled; the new settings apply on '{name} enable'")
         return
     await restart_component(ctx, name)
+
+
+def port_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
+    return int(text)
+
+
+def check_port_free(ctx: Context, iface: str, port: int, asking: str) -> None:
+    """Refuse a TCP port another listener of this node (not ``asking`` itself) uses there."""
+    from moot.scheduler.settings import SCHEDULER_LISTEN
+
+    config = ctx.node.config
+    listeners = [
+        ("mmp", "the MMP's SSH listener", config.get(MMP_LISTEN)),
+        ("webadmin", "the web admin", config.get(WEBADMIN_LISTEN)),
+        ("scheduler", "the scheduler", config.get(SCHEDULER_LISTEN)),
+    ]
+    taken = next(
+        (title for name, title, where in listeners
+         if name != asking and where["iface"] == iface and int(where["port"]) == port),
+        None,
+    )
+    if taken is None and asking != "callbridge" and iface in config.get(CALLBRIDGE_LISTEN):
+        sip = config.get(CALLBRIDGE_SIP_PORTS)
+        if port in (sip.get("tcp"), sip.get("tls")):
+            taken = "the call bridge's SIP listener"
+    if taken:
+        raise CommandFailed(f"port {port} on interface {iface} is used by {taken}; choose another port")

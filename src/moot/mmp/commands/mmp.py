@@ -14,7 +14,11 @@ import asyncio
 import logging
 import time
 
-from moot.mmp.commands.common import restart_component
+from moot.mmp.commands.common import (
+    check_port_free,
+    port_number,
+    restart_component,
+)
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import ADMIN_ONLY, READ, command
 from moot.mmp.sshkeys import fingerprints
@@ -63,14 +67,14 @@ async def mmp_status(ctx: Context) -> None:
     roles=ADMIN_ONLY,
 )
 async def mmp_listen(ctx: Context, if_: str, port: str) -> None:
-    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise CommandFailed(f"invalid port {port!r}: give a number from 1 to 65535")
+    number = port_number(port)
     try:
         mapped_device(ctx.node.config, if_)
     except InterfaceNotMapped as exc:
         raise CommandFailed(str(exc)) from None
-    ctx.node.config.set(MMP_LISTEN, listener(if_, int(port)))
-    ctx.success(f"the MMP will listen on {if_}:{int(port)} after 'mmp restart'")
+    check_port_free(ctx, if_, number, COMPONENT)
+    ctx.node.config.set(MMP_LISTEN, listener(if_, number))
+    ctx.success(f"the MMP will listen on {if_}:{number} after 'mmp restart'")
 
 
 @command(

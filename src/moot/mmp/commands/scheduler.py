@@ -13,14 +13,15 @@ import re
 
 from moot.mmp.commands.common import (
     assign_certs,
+    check_port_free,
+    port_number,
     restart_if_enabled,
     show_file,
     switch_component,
 )
-from moot.mmp.commands.webadmin import _port_taken_by
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import CONFIG, READ, registry
-from moot.node.settings import WEBADMIN_LISTEN, listener
+from moot.node.settings import listener
 from moot.scheduler import timedlog
 from moot.scheduler.settings import (
     EMAIL_AUTH,
@@ -72,12 +73,6 @@ def server_host(text: str) -> str:
             f"invalid email server {text!r}: give a host name (mail.example.com) or an IP address"
         )
     return text.rstrip(".").lower()
-
-
-def port_number(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
-    return int(text)
 
 
 def email_address(text: str) -> str:
@@ -188,12 +183,7 @@ async def scheduler_restart(ctx: Context) -> None:
 )
 async def scheduler_https_listen(ctx: Context, if_: str, port: str) -> None:
     number = port_number(port)
-    webadmin = ctx.node.config.get(WEBADMIN_LISTEN)
-    taken = _port_taken_by(ctx, if_, number)
-    if webadmin["iface"] == if_ and int(webadmin["port"]) == number:
-        taken = "the web admin"
-    if taken:
-        raise CommandFailed(f"port {number} on interface {if_} is used by {taken}; choose another port")
+    check_port_free(ctx, if_, number, COMPONENT)
     ctx.node.config.set(SCHEDULER_LISTEN, listener(if_, number))
     ctx.success(f"scheduler will listen on {if_}:{number}; apply with 'scheduler restart'")
 

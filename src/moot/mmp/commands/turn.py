@@ -8,6 +8,7 @@ import ipaddress
 
 from moot.mmp.commands.common import (
     assign_certs,
+    port_number,
     restart_if_enabled,
     show_file,
     switch_component,
@@ -38,12 +39,6 @@ MASK = "********"
 #: Keeps the 401 challenge small (see moot.turn.policy.CHALLENGE_BOUND).
 MAX_REALM = 32
 APPLY = "apply with 'turn restart'"
-
-
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
-    return int(text)
 
 
 def _relay_address(ctx: Context) -> str:
@@ -151,7 +146,7 @@ async def turn_tls(ctx: Context, port: str) -> None:
         config.set(TURN_TLS_PORT, None)
         ctx.success(f"TURN over TLS disabled; {APPLY}")
         return
-    number = _port(port)
+    number = port_number(port)
     if number == config.get(TURN_PORT):
         raise CommandFailed(f"port {number} is the TURN UDP/TCP port; choose another TLS port")
     config.set(TURN_TLS_PORT, number)
@@ -220,8 +215,8 @@ async def turn_shared_secret(ctx: Context, secret: str) -> None:
     help="Extension: UDP and TCP port of the TURN server (default 3478)",
     roles=CONFIG,
 )
-async def turn_port(ctx: Context, port: str) -> None:
-    number = _port(port)
+async def turnport_number(ctx: Context, port: str) -> None:
+    number = port_number(port)
     if number == ctx.node.config.get(TURN_TLS_PORT):
         raise CommandFailed(f"port {number} is the TURN TLS port; choose another port")
     ctx.node.config.set(TURN_PORT, number)
@@ -234,7 +229,7 @@ async def turn_port(ctx: Context, port: str) -> None:
     roles=CONFIG,
 )
 async def turn_relay_ports(ctx: Context, low: str, high: str) -> None:
-    first, last = _port(low), _port(high)
+    first, last = port_number(low), port_number(high)
     if first > last or last - first < 15:
         raise CommandFailed("give a range of at least 16 ports, low first, e.g. 'turn relay-ports 50000 51000'")
     ctx.node.config.set(TURN_RELAY_PORTS, [first, last])

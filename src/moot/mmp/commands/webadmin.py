@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from moot.mmp.commands.common import (
     assign_certs,
+    check_port_free,
+    port_number,
     restart_if_enabled,
     show_file,
     switch_component,
 )
-from moot.mmp.context import CommandFailed, Context
+from moot.mmp.context import Context
 from moot.mmp.registry import CONFIG, READ, registry
 from moot.node.settings import (
-    CALLBRIDGE_LISTEN,
-    CALLBRIDGE_SIP_PORTS,
-    MMP_LISTEN,
     WEBADMIN_CERTS,
     WEBADMIN_ENABLED,
     WEBADMIN_HTTP_REDIRECT,
@@ -58,37 +57,14 @@ async def webadmin_status(ctx: Context) -> None:
     ctx.table(rows)
 
 
-def _port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise CommandFailed(f"invalid port {text!r}: give a number from 1 to 65535")
-    return int(text)
-
-
-def _port_taken_by(ctx: Context, iface: str, port: int) -> str | None:
-    """Another listener of this node on the same interface and TCP port, if any."""
-    config = ctx.node.config
-    mmp = config.get(MMP_LISTEN)
-    if mmp["iface"] == iface and int(mmp["port"]) == port:
-        return "the MMP's SSH listener"
-    if iface in config.get(CALLBRIDGE_LISTEN):
-        sip = config.get(CALLBRIDGE_SIP_PORTS)
-        if port in (sip.get("tcp"), sip.get("tls")):
-            return "the call bridge's SIP listener"
-    return None
-
-
 @command(
     "webadmin listen <if:a|b|c|d> <port>",
     help="Interface and TCP port of the web admin (apply with 'webadmin restart')",
     roles=CONFIG,
 )
 async def webadmin_listen(ctx: Context, if_: str, port: str) -> None:
-    number = _port(port)
-    taken = _port_taken_by(ctx, if_, number)
-    if taken:
-        raise CommandFailed(
-            f"port {number} on interface {if_} is used by {taken}; choose another port"
-        )
+    number = port_number(port)
+    check_port_free(ctx, if_, number, COMPONENT)
     ctx.node.config.set(WEBADMIN_LISTEN, listener(if_, number))
     ctx.success(f"web admin will listen on {if_}:{number}; apply with 'webadmin restart'")
 
