@@ -146,22 +146,31 @@ class Outbox:
                 .limit(limit)
             ).all()
             conn.commit()
-        claimed: list[Claimed] = []
         until = now + lease
-        for (entry,) in rows:
-            with self.engine.begin() as conn:
-                won = conn.execute(
-                    t.update()
-                    .where(t.c.id == entry, t.c.sent.is_(None), free)
-                    .values(lease_owner=owner, lease_until=until)
-                ).rowcount
-                if won != 1:
-                    continue
-                row = conn.execute(
-                    sa.select(t.c.payload, t.c.attempts).where(t.c.id == entry)
-                ).one()
-            claimed.append(Claimed(entry, mail_from_json(row.payload), int(row.attempts), until))
-        return claimed
+        ids = [entry for (entry,) in rows]
+        if not ids:
+            return []
+        # One transaction for the batch; the conditional UPDATE still lets each entry
+        # go to one claimer only, and the entries this claim won carry (owner, until).
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.update()
+                .where(t.c.id.in_(ids), t.c.sent.is_(None), free)
+                .values(lease_owner=owner, lease_until=until)
+            )
+            won = {
+                row.id: row
+                for row in conn.execute(
+                    sa.select(t.c.id, t.c.payload, t.c.attempts).where(
+                        t.c.id.in_(ids), t.c.lease_owner == owner, t.c.lease_until == until
+                    )
+                )
+            }
+        return [
+            Claimed(entry, mail_from_json(won[entry].payload), int(won[entry].attempts), until)
+            for entry in ids
+            if entry in won
+        ]
 
     def _finish(self, entry: str, owner: str, **values: object) -> bool:
         t = outbox_table
@@ -175,6 +184,19 @@ class Outbox:
 
     def mark_sent(self, entry: str, owner: str) -> bool:
         return self._finish(entry, owner, sent=time.time(), last_error=None)
+
+    def mark_sent_many(self, entries: list[str], owner: str) -> int:
+        """Mark the entries ``owner`` holds as sent, in one transaction; how many."""
+        if not entries:
+            return 0
+        t = outbox_table
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                t.update()
+                .where(t.c.id.in_(entries), t.c.lease_owner == owner)
+                .values(lease_owner=None, lease_until=None, sent=time.time(), last_error=None)
+            ).rowcount
+        return int(done)
 
     def retry_later(self, entry: str, owner: str, attempts: int, error: str, delay: float) -> bool:
         """The server refused the message: try again after ``delay`` seconds."""
@@ -328,6 +350,8 @@ class OutboxWorker:
     async def _send(self, cfg: SmtpConfig, claimed: list[Claimed]) -> int:
         sent = 0
         pending = list(claimed)
+        #: Accepted by the server, not yet marked sent (marked once per batch).
+        accepted: list[str] = []
         timeout = self.smtp_timeout
         session = SmtpSession(cfg) if timeout is None else SmtpSession(cfg, timeout)
         try:
@@ -354,17 +378,23 @@ class OutboxWorker:
                     except ServerError:
                         pending.insert(0, item)
                         raise
-                    await asyncio.to_thread(self.outbox.mark_sent, item.id, self.owner)
+                    accepted.append(item.id)
                     sent += 1
             finally:
-                await session.close()
+                try:
+                    # Before QUIT, to keep the accepted-but-not-marked window short.
+                    await asyncio.to_thread(self._mark_accepted, accepted)
+                finally:
+                    await session.close()
         except ServerError as exc:
             self._server_failed(str(exc))
             for item in pending:
                 await asyncio.to_thread(self.outbox.release, item.id, self.owner, str(exc))
             return sent
         except BaseException:
-            # Stopped (cancelled) mid-batch: give the rest back at once, synchronously.
+            # Stopped (cancelled) mid-batch: mark what the server took and give the rest
+            # back at once, synchronously.
+            self._mark_accepted(accepted)
             for item in pending:
                 self.outbox.release(item.id, self.owner)
             raise
@@ -378,6 +408,11 @@ class OutboxWorker:
         if sent:
             log.info("outbox: sent %d mail(s) through %s", sent, cfg.host)
         return sent
+
+    def _mark_accepted(self, accepted: list[str]) -> None:
+        entries = list(accepted)
+        accepted.clear()
+        self.outbox.mark_sent_many(entries, self.owner)
 
     def _server_failed(self, error: str) -> None:
         self.server_failures += 1
