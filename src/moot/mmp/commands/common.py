@@ -108,3 +108,46 @@ def check_port_free(ctx: Context, iface: str, port: int, asking: str) -> None:
             taken = "the call bridge's SIP listener"
     if taken:
         raise CommandFailed(f"port {port} on interface {iface} is used by {taken}; choose another port")
+
+
+def https_listener_commands(
+    prefix: str,
+    component: str,
+    title: str,
+    listen: Setting[dict[str, Any]],
+    certs: Setting[dict[str, Any] | None],
+) -> None:
+    """Declare ``<prefix> listen``, ``<prefix> certs`` and ``<prefix> certs none`` for an HTTPS listener."""
+    from moot.mmp.registry import CONFIG, registry
+    from moot.node.settings import listener
+
+    apply = f"apply with '{component} restart'"
+
+    @registry.command(
+        f"{prefix} listen <if:a|b|c|d> <port>",
+        help=f"Interface and TCP port of the {title}'s HTTPS listener ({apply})",
+        roles=CONFIG,
+    )
+    async def listen_command(ctx: Context, if_: str, port: str) -> None:
+        number = port_number(port)
+        check_port_free(ctx, if_, number, component)
+        ctx.node.config.set(listen, listener(if_, number))
+        ctx.success(f"{title} will listen on {if_}:{number}; {apply}")
+
+    @registry.command(
+        f"{prefix} certs <key> <crt> [<bundle>]",
+        help=f"Key and certificate (and CA bundle) from the file store ({apply})",
+        roles=CONFIG,
+    )
+    async def certs_command(ctx: Context, key: str, crt: str, bundle: str | None) -> None:
+        assign_certs(ctx, certs, key, crt, bundle)
+        ctx.success(f"{title} certificates set; {apply}")
+
+    @registry.command(
+        f"{prefix} certs none",
+        help=f"Go back to the self-signed default certificate ({apply})",
+        roles=CONFIG,
+    )
+    async def certs_none_command(ctx: Context) -> None:
+        ctx.node.config.set(certs, None)
+        ctx.success(f"{title} will use its self-signed certificate; {apply}")

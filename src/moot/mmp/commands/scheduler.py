@@ -12,8 +12,7 @@ import ipaddress
 import re
 
 from moot.mmp.commands.common import (
-    assign_certs,
-    check_port_free,
+    https_listener_commands,
     port_number,
     restart_if_enabled,
     show_file,
@@ -21,7 +20,6 @@ from moot.mmp.commands.common import (
 )
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import CONFIG, READ, registry
-from moot.node.settings import listener
 from moot.scheduler import timedlog
 from moot.scheduler.settings import (
     EMAIL_AUTH,
@@ -176,36 +174,7 @@ async def scheduler_restart(ctx: Context) -> None:
     await restart_if_enabled(ctx, SCHEDULER_ENABLED, COMPONENT, "scheduler")
 
 
-@command(
-    "scheduler https listen <if:a|b|c|d> <port>",
-    help="Interface and TCP port of the scheduler's HTTPS listener (apply with 'scheduler restart')",
-    roles=CONFIG,
-)
-async def scheduler_https_listen(ctx: Context, if_: str, port: str) -> None:
-    number = port_number(port)
-    check_port_free(ctx, if_, number, COMPONENT)
-    ctx.node.config.set(SCHEDULER_LISTEN, listener(if_, number))
-    ctx.success(f"scheduler will listen on {if_}:{number}; apply with 'scheduler restart'")
-
-
-@command(
-    "scheduler https certs <key> <crt> [<bundle>]",
-    help="Key and certificate (and CA bundle) from the file store (apply with 'scheduler restart')",
-    roles=CONFIG,
-)
-async def scheduler_https_certs(ctx: Context, key: str, crt: str, bundle: str | None) -> None:
-    assign_certs(ctx, SCHEDULER_CERTS, key, crt, bundle)
-    ctx.success("scheduler certificates set; apply with 'scheduler restart'")
-
-
-@command(
-    "scheduler https certs none",
-    help="Go back to the self-signed default certificate (apply with 'scheduler restart')",
-    roles=CONFIG,
-)
-async def scheduler_https_certs_none(ctx: Context) -> None:
-    ctx.node.config.set(SCHEDULER_CERTS, None)
-    ctx.success("the scheduler will use its self-signed certificate; apply with 'scheduler restart'")
+https_listener_commands("scheduler https", COMPONENT, "scheduler", SCHEDULER_LISTEN, SCHEDULER_CERTS)
 
 
 # --- email ------------------------------------------------------------------------------

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from moot.mmp.commands.common import (
-    assign_certs,
-    check_port_free,
-    port_number,
+    https_listener_commands,
     restart_if_enabled,
     show_file,
     switch_component,
@@ -17,7 +15,6 @@ from moot.node.settings import (
     WEBADMIN_ENABLED,
     WEBADMIN_HTTP_REDIRECT,
     WEBADMIN_LISTEN,
-    listener,
 )
 
 command = registry.command
@@ -57,36 +54,7 @@ async def webadmin_status(ctx: Context) -> None:
     ctx.table(rows)
 
 
-@command(
-    "webadmin listen <if:a|b|c|d> <port>",
-    help="Interface and TCP port of the web admin (apply with 'webadmin restart')",
-    roles=CONFIG,
-)
-async def webadmin_listen(ctx: Context, if_: str, port: str) -> None:
-    number = port_number(port)
-    check_port_free(ctx, if_, number, COMPONENT)
-    ctx.node.config.set(WEBADMIN_LISTEN, listener(if_, number))
-    ctx.success(f"web admin will listen on {if_}:{number}; apply with 'webadmin restart'")
-
-
-@command(
-    "webadmin certs <key> <crt> [<bundle>]",
-    help="Key and certificate (and CA bundle) from the file store (apply with 'webadmin restart')",
-    roles=CONFIG,
-)
-async def webadmin_certs(ctx: Context, key: str, crt: str, bundle: str | None) -> None:
-    assign_certs(ctx, WEBADMIN_CERTS, key, crt, bundle)
-    ctx.success("web admin certificates set; apply with 'webadmin restart'")
-
-
-@command(
-    "webadmin certs none",
-    help="Go back to the self-signed default certificate (apply with 'webadmin restart')",
-    roles=CONFIG,
-)
-async def webadmin_certs_none(ctx: Context) -> None:
-    ctx.node.config.set(WEBADMIN_CERTS, None)
-    ctx.success("web admin will use its self-signed certificate; apply with 'webadmin restart'")
+https_listener_commands("webadmin", COMPONENT, "web admin", WEBADMIN_LISTEN, WEBADMIN_CERTS)
 
 
 @command("webadmin <state:enable|disable>", help="Turn the web admin on or off", roles=CONFIG)
