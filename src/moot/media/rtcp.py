@@ -1,0 +1,438 @@
+"""RTCP (RFC 3550 section 6): SR, RR, SDES CNAME and BYE, compound packets, and the
+receiver statistics of appendix A.1/A.3 (loss) and A.8 (interarrival jitter).
+
+Every RTCP packet starts with::
+
+    |V=2|P|    RC   |   PT=SR=200   |             length            |
+
+where ``length`` is the packet's size in 32-bit words minus one. A compound packet is
+several RTCP packets back to back in one datagram; only the last may be padded
+(section 6.4.1 / A.2). Packet types this module does not model (APP, feedback, XR) are
+skipped when a compound packet is parsed, as a receiver must (section 6.1).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "NTP_EPOCH_OFFSET",
+    "RTCP_MAX_SIZE",
+    "ReceiverStatistics",
+    "ReportBlock",
+    "RtcpBye",
+    "RtcpError",
+    "RtcpPacket",
+    "RtcpReceiverReport",
+    "RtcpSdes",
+    "RtcpSenderReport",
+    "ntp_middle32",
+    "ntp_now",
+    "parse_compound",
+    "serialize_compound",
+]
+
+RTCP_MAX_SIZE = 1500
+NTP_EPOCH_OFFSET = 2208988800
+"""Seconds from the NTP epoch (1900) to the Unix epoch (1970)."""
+
+PT_SR = 200
+PT_RR = 201
+PT_SDES = 202
+PT_BYE = 203
+SDES_CNAME = 1
+
+_HEADER = struct.Struct("!BBH")
+_BLOCK = struct.Struct("!IBBHIIII")  # ssrc, fraction, cumulative lost (24 bits), ...
+_SR_INFO = struct.Struct("!IIIIII")  # ssrc, ntp msw, ntp lsw, rtp ts, packets, octets
+
+
+class RtcpError(ValueError):
+    """A datagram is not a valid RTCP (compound) packet (the message says why)."""
+
+
+def ntp_now(now: float | None = None) -> int:
+    """The 64-bit NTP timestamp (32.32 fixed point seconds since 1900) of a Unix time."""
+    t = time.time() if now is None else now
+    return int((t + NTP_EPOCH_OFFSET) * (1 << 32)) & 0xFFFFFFFFFFFFFFFF
+
+
+def ntp_middle32(ntp: int) -> int:
+    """The middle 32 bits of an NTP timestamp, as carried in LSR (section 6.4.1)."""
+    return (ntp >> 16) & 0xFFFFFFFF
+
+
+@dataclass
+class ReportBlock:
+    """One reception report block (section 6.4.1)."""
+
+    ssrc: int
+    fraction_lost: int = 0
+    """Packets lost since the last report, as a fixed point fraction x/256."""
+    packets_lost: int = 0
+    """Cumulative number of packets lost (signed 24 bits; duplicates can make it < 0)."""
+    highest_sequence: int = 0
+    """Extended highest sequence number received (cycles << 16 | seq)."""
+    jitter: int = 0
+    """Interarrival jitter in timestamp units."""
+    lsr: int = 0
+    """Middle 32 bits of the NTP timestamp of the last SR received from this source."""
+    dlsr: int = 0
+    """Delay since that SR, in units of 1/65536 s."""
+
+    def serialize(self) -> bytes:
+        lost = max(-0x800000, min(0x7FFFFF, self.packets_lost)) & 0xFFFFFF
+        return _BLOCK.pack(
+            self.ssrc & 0xFFFFFFFF,
+            self.fraction_lost & 0xFF,
+            lost >> 16,
+            lost & 0xFFFF,
+            self.highest_sequence & 0xFFFFFFFF,
+            self.jitter & 0xFFFFFFFF,
+            self.lsr & 0xFFFFFFFF,
+            self.dlsr & 0xFFFFFFFF,
+        )
+
+    @classmethod
+    def parse(cls, data: bytes, pos: int) -> ReportBlock:
+        ssrc, fraction, lost_hi, lost_lo, highest, jitter, lsr, dlsr = _BLOCK.unpack_from(
+            data, pos
+        )
+        lost = (lost_hi << 16) | lost_lo
+        if lost & 0x800000:
+            lost -= 0x1000000
+        return cls(ssrc, fraction, lost, highest, jitter, lsr, dlsr)
+
+
+@dataclass
+class RtcpSenderReport:
+    """SR (PT 200): sender info plus reception report blocks."""
+
+    ssrc: int
+    ntp_timestamp: int
+    rtp_timestamp: int
+    packet_count: int
+    octet_count: int
+    reports: list[ReportBlock] = field(default_factory=list)
+
+
+@dataclass
+class RtcpReceiverReport:
+    """RR (PT 201): reception report blocks from a participant that did not send."""
+
+    ssrc: int
+    reports: list[ReportBlock] = field(default_factory=list)
+
+
+@dataclass
+class RtcpSdes:
+    """SDES (PT 202) reduced to what RTP endpoints use: one CNAME per SSRC chunk."""
+
+    chunks: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass
+class RtcpBye:
+    """BYE (PT 203): sources leaving, with an optional reason."""
+
+    sources: list[int] = field(default_factory=list)
+    reason: str = ""
+
+
+RtcpPacket = RtcpSenderReport | RtcpReceiverReport | RtcpSdes | RtcpBye
+
+
+def _pad4(data: bytes) -> bytes:
+    return data + bytes(-len(data) % 4)
+
+
+def _header(count: int, pt: int, body: bytes) -> bytes:
+    if len(body) % 4:
+        raise RtcpError("RTCP packet body is not a multiple of 4 octets")
+    if count > 31:
+        raise RtcpError(f"{count} items in one RTCP packet; at most 31")
+    return _HEADER.pack(0x80 | count, pt, len(body) // 4) + body
+
+
+def serialize_packet(packet: RtcpPacket) -> bytes:
+    """Serialize one RTCP packet."""
+    if isinstance(packet, RtcpSenderReport):
+        body = _SR_INFO.pack(
+            packet.ssrc & 0xFFFFFFFF,
+            (packet.ntp_timestamp >> 32) & 0xFFFFFFFF,
+            packet.ntp_timestamp & 0xFFFFFFFF,
+            packet.rtp_timestamp & 0xFFFFFFFF,
+            packet.packet_count & 0xFFFFFFFF,
+            packet.octet_count & 0xFFFFFFFF,
+        ) + b"".join(r.serialize() for r in packet.reports)
+        return _header(len(packet.reports), PT_SR, body)
+    if isinstance(packet, RtcpReceiverReport):
+        body = struct.pack("!I", packet.ssrc & 0xFFFFFFFF) + b"".join(
+            r.serialize() for r in packet.reports
+        )
+        return _header(len(packet.reports), PT_RR, body)
+    if isinstance(packet, RtcpSdes):
+        body = b""
+        for ssrc, cname in packet.chunks:
+            text = cname.encode()
+            if len(text) > 255:
+                raise RtcpError("SDES CNAME longer than 255 octets")
+            # Items end with a null octet; the chunk is padded to 32 bits with nulls.
+            chunk = struct.pack("!IBB", ssrc & 0xFFFFFFFF, SDES_CNAME, len(text)) + text + b"\0"
+            body += _pad4(chunk)
+        return _header(len(packet.chunks), PT_SDES, body)
+    reason = packet.reason.encode()
+    if len(reason) > 255:
+        raise RtcpError("BYE reason longer than 255 octets")
+    body = b"".join(struct.pack("!I", s & 0xFFFFFFFF) for s in packet.sources)
+    if reason:
+        body += _pad4(bytes([len(reason)]) + reason)
+    return _header(len(packet.sources), PT_BYE, body)
+
+
+def serialize_compound(packets: Sequence[RtcpPacket]) -> bytes:
+    """Serialize packets into one compound RTCP datagram."""
+    return b"".join(serialize_packet(p) for p in packets)
+
+
+def _parse_sdes(count: int, body: bytes) -> RtcpSdes:
+    chunks: list[tuple[int, str]] = []
+    pos = 0
+    for _ in range(count):
+        if pos + 4 > len(body):
+            raise RtcpError("SDES chunk truncated")
+        (ssrc,) = struct.unpack_from("!I", body, pos)
+        pos += 4
+        cname = ""
+        while True:
+            if pos >= len(body):
+                raise RtcpError("SDES item list is not terminated")
+            item_type = body[pos]
+            if item_type == 0:
+                pos += 1
+                pos += -pos % 4  # skip the padding to the next 32-bit boundary
+                break
+            if pos + 2 > len(body):
+                raise RtcpError("SDES item truncated")
+            length = body[pos + 1]
+            if pos + 2 + length > len(body):
+                raise RtcpError("SDES item text truncated")
+            if item_type == SDES_CNAME:
+                cname = body[pos + 2 : pos + 2 + length].decode("utf-8", "replace")
+            pos += 2 + length
+        chunks.append((ssrc, cname))
+    return RtcpSdes(chunks)
+
+
+def parse_compound(data: bytes) -> list[RtcpPacket]:
+    """Parse a (compound) RTCP datagram; raise :class:`RtcpError` if malformed."""
+    size = len(data)
+    if size > RTCP_MAX_SIZE:
+        raise RtcpError(f"RTCP datagram too large: {size} > {RTCP_MAX_SIZE} octets")
+    if size < 4:
+        raise RtcpError(f"RTCP datagram too short: {size} octets")
+    packets: list[RtcpPacket] = []
+    pos = 0
+    while pos < size:
+        if pos + 4 > size:
+            raise RtcpError("RTCP packet header truncated")
+        first, pt, words = _HEADER.unpack_from(data, pos)
+        if first >> 6 != 2:
+            raise RtcpError(f"RTCP version {first >> 6} is not 2")
+        end = pos + 4 + 4 * words
+        if end > size:
+            raise RtcpError(f"RTCP packet length {words} words exceeds the datagram")
+        count = first & 0x1F
+        body_end = end
+        if first & 0x20:
+            if end != size:
+                raise RtcpError("only the last packet of a compound RTCP packet may be padded")
+            padding = data[end - 1]
+            if padding == 0 or padding > 4 * words:
+                raise RtcpError(f"bad RTCP padding count {padding}")
+            body_end = end - padding
+        body = bytes(data[pos + 4 : body_end])
+        if pt == PT_SR:
+            if len(body) < 24 + 24 * count:
+                raise RtcpError(f"SR too short for {count} report blocks")
+            ssrc, msw, lsw, rtp_ts, pkts, octets = _SR_INFO.unpack_from(body, 0)
+            reports = [ReportBlock.parse(body, 24 + 24 * i) for i in range(count)]
+            packets.append(RtcpSenderReport(ssrc, (msw << 32) | lsw, rtp_ts, pkts, octets, reports))
+        elif pt == PT_RR:
+            if len(body) < 4 + 24 * count:
+                raise RtcpError(f"RR too short for {count} report blocks")
+            (ssrc,) = struct.unpack_from("!I", body, 0)
+            reports = [ReportBlock.parse(body, 4 + 24 * i) for i in range(count)]
+            packets.append(RtcpReceiverReport(ssrc, reports))
+        elif pt == PT_SDES:
+            packets.append(_parse_sdes(count, body))
+        elif pt == PT_BYE:
+            if len(body) < 4 * count:
+                raise RtcpError(f"BYE too short for {count} sources")
+            sources = list(struct.unpack_from(f"!{count}I", body, 0))
+            reason = ""
+            rpos = 4 * count
+            if rpos < len(body):
+                length = body[rpos]
+                if rpos + 1 + length > len(body):
+                    raise RtcpError("BYE reason truncated")
+                reason = body[rpos + 1 : rpos + 1 + length].decode("utf-8", "replace")
+            packets.append(RtcpBye(sources, reason))
+        elif not 192 <= pt <= 223:
+            raise RtcpError(f"packet type {pt} is not RTCP")
+        pos = end
+    return packets
+
+
+# --- Receiver statistics (appendix A.1, A.3, A.8) -------------------------------------
+
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+MIN_SEQUENTIAL = 2
+RTP_SEQ_MOD = 1 << 16
+
+
+class ReceiverStatistics:
+    """Per-source reception state: sequence validation (A.1), loss (A.3), jitter (A.8).
+
+    Call :meth:`update` for every RTP packet received from the source with its arrival
+    time in RTP timestamp units; :meth:`report_block` builds the RR/SR block and starts a
+    new reporting interval.
+    """
+
+    def __init__(self, ssrc: int, clock_rate: int, *, probation: int = MIN_SEQUENTIAL) -> None:
+        self.ssrc = ssrc
+        self.clock_rate = clock_rate
+        self.max_seq = 0
+        self.cycles = 0
+        self.base_seq = 0
+        self.bad_seq = RTP_SEQ_MOD + 1
+        self.probation = probation
+        self.received = 0
+        self.expected_prior = 0
+        self.received_prior = 0
+        self.transit: int | None = None
+        self.jitter_q4 = 0  # jitter scaled by 16, as in A.8's integer variant
+        self.last_sr_ntp_middle = 0
+        self.last_sr_arrival: float | None = None
+        self._started = False
+
+    def _init_seq(self, seq: int) -> None:
+        self.base_seq = seq
+        self.max_seq = seq
+        self.bad_seq = RTP_SEQ_MOD + 1
+        self.cycles = 0
+        self.received = 0
+        self.received_prior = 0
+        self.expected_prior = 0
+
+    def update(self, seq: int, timestamp: int, arrival: int) -> bool:
+        """Account for one packet; return False if A.1 says it is not (yet) valid.
+
+        ``arrival`` is the arrival time converted to the stream's RTP clock.
+        """
+        if not self._started:
+            self._started = True
+            self._init_seq(seq)
+            if self.probation:
+                self.max_seq = (seq - 1) & 0xFFFF
+                valid = self._update_seq(seq)
+            else:  # no probation (a signalled stream): the first packet counts
+                self.received = 1
+                valid = True
+        else:
+            valid = self._update_seq(seq)
+        if valid:
+            transit = (arrival - timestamp) & 0xFFFFFFFF
+            if self.transit is not None:
+                d = (transit - self.transit) & 0xFFFFFFFF
+                if d >= 0x80000000:
+                    d = 0x100000000 - d
+                # J(i) = J(i-1) + (|D(i-1,i)| - J(i-1))/16, with J kept scaled by 16.
+                self.jitter_q4 += d - ((self.jitter_q4 + 8) >> 4)
+            self.transit = transit
+        return valid
+
+    def _update_seq(self, seq: int) -> bool:
+        udelta = (seq - self.max_seq) & 0xFFFF
+        if self.probation:
+            if seq == ((self.max_seq + 1) & 0xFFFF):
+                self.probation -= 1
+                self.max_seq = seq
+                if self.probation == 0:
+                    self._init_seq(seq)
+                    self.received += 1
+                    return True
+            else:
+                self.probation = MIN_SEQUENTIAL - 1
+                self.max_seq = seq
+            return False
+        if udelta < MAX_DROPOUT:
+            if seq < self.max_seq:
+                self.cycles += RTP_SEQ_MOD
+            self.max_seq = seq
+        elif udelta <= RTP_SEQ_MOD - MAX_MISORDER:
+            if seq == self.bad_seq:
+                # Two sequential packets after a large jump: the source restarted.
+                self._init_seq(seq)
+            else:
+                self.bad_seq = (seq + 1) & (RTP_SEQ_MOD - 1)
+                return False
+        # else: duplicate or reordered packet, counted below
+        self.received += 1
+        return True
+
+    @property
+    def extended_max(self) -> int:
+        return self.cycles + self.max_seq
+
+    @property
+    def expected(self) -> int:
+        return self.extended_max - self.base_seq + 1 if self.received or self.cycles else 0
+
+    @property
+    def packets_lost(self) -> int:
+        """Cumulative lost = expected - received, clamped to signed 24 bits (A.3)."""
+        lost = self.expected - self.received
+        return max(-0x800000, min(0x7FFFFF, lost))
+
+    @property
+    def jitter(self) -> int:
+        """Interarrival jitter in timestamp units."""
+        return self.jitter_q4 >> 4
+
+    @property
+    def jitter_ms(self) -> float:
+        return 1000.0 * self.jitter_q4 / 16.0 / self.clock_rate
+
+    def sender_report_received(self, ntp_timestamp: int, now: float) -> None:
+        """Remember an SR from the source for the LSR/DLSR fields."""
+        self.last_sr_ntp_middle = ntp_middle32(ntp_timestamp)
+        self.last_sr_arrival = now
+
+    def report_block(self, now: float) -> ReportBlock:
+        """Build the report block for this source and start a new interval (A.3)."""
+        expected = self.expected
+        expected_interval = expected - self.expected_prior
+        self.expected_prior = expected
+        received_interval = self.received - self.received_prior
+        self.received_prior = self.received
+        lost_interval = expected_interval - received_interval
+        fraction = 0
+        if expected_interval > 0 and lost_interval > 0:
+            fraction = (lost_interval << 8) // expected_interval
+        dlsr = 0
+        if self.last_sr_arrival is not None:
+            dlsr = int((now - self.last_sr_arrival) * 65536) & 0xFFFFFFFF
+        return ReportBlock(
+            ssrc=self.ssrc,
+            fraction_lost=min(fraction, 255),
+            packets_lost=self.packets_lost,
+            highest_sequence=self.extended_max & 0xFFFFFFFF,
+            jitter=self.jitter,
+            lsr=self.last_sr_ntp_middle,
+            dlsr=dlsr if self.last_sr_arrival is not None else 0,
+        )
