@@ -21,6 +21,30 @@ PROLOG = '<?xml version="1.0"?>'
 Item = tuple[str, str | None, Sequence[tuple[Field | str, Any]]]
 
 
+class Group(tuple[tuple[str, Any], ...]):
+    """A nested element (``<status><rxAudio><codec>...``): ordered (name, value) pairs,
+    values plain or Groups again. Computed by hooks for live state."""
+
+    __slots__ = ()
+
+
+def _xml_group(name: str, group: Group) -> str:
+    inner = "".join(
+        _xml_group(k, v) if isinstance(v, Group) else f"<{k}>{escape(_show(k, v))}</{k}>"
+        for k, v in group
+        if v is not None
+    )
+    return f"<{name}>{inner}</{name}>"
+
+
+def _json_group(group: Group) -> dict[str, Any]:
+    return {
+        k: _json_group(v) if isinstance(v, Group) else _json_value(k, v)
+        for k, v in group
+        if v is not None
+    }
+
+
 def _show(f: Field | str, value: Any) -> str:
     if isinstance(f, Field):
         return f.kind.show(value)
@@ -44,6 +68,9 @@ def _xml_item(item: Item) -> str:
         if value is None or (isinstance(f, Field) and f.attribute):
             continue
         name = _name(f)
+        if isinstance(value, Group):
+            parts.append(_xml_group(name, value))
+            continue
         text = _show(f, value)
         parts.append(f"<{name}>{escape(text)}</{name}>" if text != "" else f"<{name}/>")
     parts.append(f"</{element}>")
@@ -74,7 +101,9 @@ def _json_item(item: Item) -> dict[str, Any]:
     _, oid, pairs = item
     data: dict[str, Any] = {"id": oid} if oid else {}
     for f, value in pairs:
-        if value is not None:
+        if isinstance(value, Group):
+            data[_name(f)] = _json_group(value)
+        elif value is not None:
             data[_name(f)] = _json_value(f, value)
     return data
 

@@ -40,6 +40,8 @@ class Route:
     view: str | None = None
     #: The canonical collection path (``coSpaces/<id>/accessMethods``).
     path: str = ""
+    #: (field, id) for a top-level type reached below another object (``scoped_under``).
+    scope: tuple[str, str] | None = None
 
 
 @dataclass
@@ -50,12 +52,17 @@ class Catalog:
     by_name: dict[str, ObjectType] = field(init=False)
     top: dict[tuple[str, ...], ObjectType] = field(init=False)
     children: dict[str, dict[str, ObjectType]] = field(init=False)
+    #: parent type name -> collection -> (type, scoping field) (see ``scoped_under``).
+    scoped: dict[str, dict[str, tuple[ObjectType, str]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.by_name = {t.name: t for t in self.types}
         self.top = {}
         self.children = {}
+        self.scoped = {}
         for t in self.types:
+            for parent, field_name in t.scoped_under:
+                self.scoped.setdefault(parent, {})[t.collection.lower()] = (t, field_name)
             key = tuple(seg.lower() for seg in t.collection.split("/"))
             if t.parent is None:
                 self.top[key] = t
@@ -87,6 +94,15 @@ class Catalog:
                 return Route(otype, parent_id, oid, path=canonical)
             sub = rest[1].lower()
             child = self.children.get(otype.name, {}).get(sub)
+            scoped = self.scoped.get(otype.name, {}).get(sub)
+            if child is None and scoped is not None and parent_id is None:
+                target, field_name = scoped
+                path = f"{canonical}/{rest[0]}/{target.collection}"
+                if len(rest) == 2:
+                    return Route(target, None, None, path=path, scope=(field_name, oid))
+                if len(rest) == 3:
+                    return Route(target, None, rest[2].lower(), path=path, scope=(field_name, oid))
+                raise ApiFailure("unrecognizedObject", status=404)
             if child is None:
                 views = otype.hooks.views() if otype.hooks else {}
                 for name in views:
@@ -152,6 +168,12 @@ class Api:
         return txn
 
     def _check_parent(self, txn: Txn, route: Route) -> None:
+        if route.scope is not None:
+            field_name, scope_id = route.scope
+            f = route.otype.field(field_name)
+            target = self.catalog.by_name[f.ref] if f is not None and f.ref else None
+            if target is not None and not txn.exists(target.name, scope_id):
+                raise ApiFailure(target.failure_not_found)
         if route.otype.parent and route.parent_id is not None:
             parent = self.catalog.by_name[route.otype.parent]
             if not txn.exists(parent.name, route.parent_id):
@@ -187,6 +209,8 @@ class Api:
                 if raw not in ("referenced", "unreferenced"):
                     raise parameter_error(flt.param)
                 conds.append(Cond(raw))
+        if route.scope is not None:
+            conds.append(Cond("eq", route.scope[0], route.scope[1]))
         columns = [f.name for f in otype.listed_fields if f.stored]
         with self.store.reader() as txn:
             self._txn_env(txn)
@@ -202,6 +226,8 @@ class Api:
         assert route.oid is not None
         self._check_parent(txn, route)
         obj = txn.get(route.otype, route.oid, route.parent_id)
+        if obj is not None and route.scope is not None and obj.get(route.scope[0]) != route.scope[1]:
+            obj = None
         if obj is None:
             raise ApiFailure(route.otype.failure_not_found)
         return obj
@@ -292,6 +318,8 @@ class Api:
         return Response(item=(element, None, pairs))
 
     def _location(self, route: Route, oid: str) -> str:
+        if route.scope is not None:
+            return f"/api/v1/{route.otype.collection}/{oid}"
         return f"/api/v1/{route.path}/{oid}"
 
     def _create(self, route: Route, form: Sequence[tuple[str, str]]) -> Response:
@@ -302,6 +330,10 @@ class Api:
     def create_in(self, txn: Txn, route: Route, form: Sequence[tuple[str, str]]) -> str:
         """Create one object inside ``txn`` (bulk imports put many in one transaction)."""
         otype = route.otype
+        if route.scope is not None:
+            field_name = route.scope[0]
+            form = [(k, v) for k, v in form if k.lower() != field_name.lower()]
+            form.append((field_name, route.scope[1]))
         values, actions = self._parse(otype, form, creating=True)
         for f in otype.fields:
             if f.required and values.get(f.name) is None:
@@ -316,6 +348,8 @@ class Api:
         self._validate(txn, otype, values)
         self._claims(txn, otype, oid, values, {})
         txn.insert(otype, oid, route.parent_id, values)
+        if otype.hooks:
+            otype.hooks.created(txn, otype, oid, values)
         return oid
 
     def _update(self, route: Route, form: Sequence[tuple[str, str]]) -> Response:

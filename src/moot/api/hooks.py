@@ -32,6 +32,9 @@ class Hooks:
         Raise ApiFailure to refuse.
         """
 
+    def created(self, txn: Txn, otype: ObjectType, oid: str, values: dict[str, Any]) -> None:
+        """After a new object is written (same transaction): start what it asks for."""
+
     def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
         """Read-only values shown by GET of one object (``numAccessMethods``)."""
         return {}

@@ -86,6 +86,20 @@ LONG_STRING = Text(max_length=4096)
 
 
 @dataclass(frozen=True)
+class Live(Kind):
+    """A nested element computed from the running system (a call leg's ``status``):
+    never stored (its column stays empty), shown as an object."""
+
+    json_type = "object"
+
+    def parse(self, raw: str) -> Any:
+        raise ValueError_()
+
+
+LIVE = Live()
+
+
+@dataclass(frozen=True)
 class Ref(Kind):
     """The id of another object (a GUID); the engine checks that it exists."""
 
@@ -297,6 +311,10 @@ class ObjectType:
     summary: str = ""
     #: Fields that are referenced by other objects' Ref fields count as "usage".
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Also reachable below another object's path, scoped by a reference field:
+    #: ``(("call", "call"),)`` serves ``/calls/<id>/callLegs`` as ``/callLegs`` with
+    #: ``call=<id>`` (lists filtered by it, creations given it).
+    scoped_under: tuple[tuple[str, str], ...] = ()
 
     @property
     def failure_not_found(self) -> str:

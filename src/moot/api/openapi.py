@@ -155,6 +155,8 @@ def _paths_for(cat: Catalog, otype: ObjectType, prefix: str, params: list[dict[s
             }
     for child in cat.children.get(otype.name, {}).values():
         _paths_for(cat, child, item_path, item_params, out)
+    for scoped, _field in cat.scoped.get(otype.name, {}).values():
+        _paths_for(cat, scoped, item_path, item_params, out)
 
 
 def document(cat: Catalog) -> dict[str, Any]:

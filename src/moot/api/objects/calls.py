@@ -10,12 +10,13 @@ product also reaches legs and participants below a call
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from moot.api.hooks import Hooks
 from moot.api.model import (
     BOOL,
     LAYOUTS,
+    LIVE,
     NUMBER,
     SEARCH,
     STRING,
@@ -40,18 +41,58 @@ SCAN_LIMIT = 1_000_000
 PANE_PLACEMENT_SELF = choice("skip", "self", "blank")
 
 
+class LiveCalls(Protocol):
+    """The running call bridge as the API sees it (``env["callbridge"]``); the ``api_*``
+    methods are safe to call from the API's threads and act after they return."""
+
+    def call_status(self, call_id: str) -> dict[str, Any] | None: ...
+    def leg_status(self, leg_id: str) -> dict[str, Any] | None: ...
+    def api_call_created(self, call_id: str, values: dict[str, Any]) -> None: ...
+    def api_end_call(self, call_id: str) -> None: ...
+    def api_dial(self, leg_id: str, values: dict[str, Any]) -> None: ...
+    def api_hang_up(self, leg_id: str) -> None: ...
+    def api_change_leg(self, leg_id: str, values: dict[str, Any]) -> None: ...
+
+
+def live_calls(txn: Txn) -> LiveCalls | None:
+    env: dict[str, Any] = getattr(txn, "env", None) or {}
+    bridge: LiveCalls | None = env.get("callbridge")
+    return bridge
+
+
+def call_row(space: dict[str, Any] | None, name: str | None, call_type: str | None = None) -> dict[str, Any]:
+    """The stored values of a new call (of ``space``, or ad hoc)."""
+    values: dict[str, Any] = {
+        "callCorrelator": str(uuid.uuid4()),
+        "callType": call_type or ("coSpace" if space is not None else "adHoc"),
+        "name": name,
+    }
+    if space is not None:
+        values["coSpace"] = space["id"]
+        values["tenant"] = space.get("tenant")
+        values["name"] = name or space.get("name")
+        values["ownerName"] = space.get("meetingScheduler")
+    return values
+
+
 class CallHooks(Hooks):
     def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
         if old is not None:
             return
-        values["callCorrelator"] = str(uuid.uuid4())
         space_id = values.get("coSpace")
         space = txn.get(COSPACE, space_id) if space_id else None
-        values["callType"] = "coSpace" if space_id else "adHoc"
-        if space is not None:
-            values["tenant"] = space.get("tenant")
-            values.setdefault("name", space.get("name"))
-            values["ownerName"] = space.get("meetingScheduler")
+        row = call_row(space, values.get("name"))
+        values.update({k: v for k, v in row.items() if k != "coSpace"})
+
+    def created(self, txn: Txn, otype: ObjectType, oid: str, values: dict[str, Any]) -> None:
+        bridge = live_calls(txn)
+        if bridge is not None:
+            bridge.api_call_created(oid, values)
+
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        bridge = live_calls(txn)
+        status = bridge.call_status(obj["id"]) if bridge is not None else None
+        return status or {}
 
     def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
         # Ending a call ends its legs and participants.
@@ -59,6 +100,9 @@ class CallHooks(Hooks):
             _, rows = txn.list(child, None, [Cond("eq", "call", obj["id"])], 0, SCAN_LIMIT)
             for row in rows:
                 txn.delete(child, row["id"])
+        bridge = live_calls(txn)
+        if bridge is not None:
+            bridge.api_end_call(obj["id"])
 
 
 CALL = ObjectType(
@@ -118,6 +162,34 @@ class LegHooks(Hooks):
         if old is None:
             call = txn.get(CALL, values["call"])
             values["tenant"] = call.get("tenant") if call else None
+            values["direction"] = "outgoing"
+            values["type"] = "sip"
+            return
+        bridge = live_calls(txn)
+        if bridge is not None:
+            bridge.api_change_leg(old["id"], values)
+
+    def created(self, txn: Txn, otype: ObjectType, oid: str, values: dict[str, Any]) -> None:
+        bridge = live_calls(txn)
+        if bridge is not None:
+            bridge.api_dial(oid, {**values, "kind": otype.name})
+
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        bridge = live_calls(txn)
+        status = bridge.leg_status(obj["id"]) if bridge is not None and otype is CALL_LEG else None
+        return status or {}
+
+    def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
+        bridge = live_calls(txn)
+        if bridge is None:
+            return
+        if otype is CALL_LEG:
+            bridge.api_hang_up(obj["id"])
+        else:
+            _, rows = txn.list(CALL_LEG, None, [Cond("eq", "participant", obj["id"])], 0, SCAN_LIMIT)
+            for row in rows:
+                bridge.api_hang_up(row["id"])
+                txn.delete(CALL_LEG, row["id"])
 
 
 CALL_LEG = ObjectType(
@@ -134,9 +206,11 @@ CALL_LEG = ObjectType(
         Field("direction", choice("incoming", "outgoing"), access=READ_ONLY),
         *LEG_SETTINGS,
         *LEG_ONLY_SETTINGS,
+        Field("status", LIVE, access=READ_ONLY),
     ),
     filters=(SEARCH, Filter("participantFilter", FilterOp.EQUALS, "participant"), TENANT_FILTER),
     hooks=LegHooks(),
+    scoped_under=(("call", "call"),),
     summary="One connection to a remote party within a call.",
 )
 
@@ -161,6 +235,7 @@ PARTICIPANT = ObjectType(
     ),
     filters=(SEARCH, TENANT_FILTER, Filter("callBridgeFilter", FilterOp.EQUALS, "callBridge")),
     hooks=LegHooks(),
+    scoped_under=(("call", "call"),),
     summary="A person or system in a call (one or more call legs).",
 )
 

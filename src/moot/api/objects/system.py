@@ -56,7 +56,8 @@ class StatusHooks(Hooks):
         env = txn_env(txn)
         now = time.time()
         started = env.get("started")
-        counters: dict[str, Any] = env.get("call_stats") or {}
+        bridge = env.get("callbridge")
+        counters: dict[str, Any] = bridge.system_counters() if bridge is not None else {}
         values: dict[str, Any] = {
             "hostId": env.get("host_id"),
             "softwareVersion": moot.__version__,

@@ -1,0 +1,78 @@
+"""What the call bridge holds in memory about the calls it is running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moot.media.pool import LegStats
+    from moot.sip.dialog import Dialog
+    from moot.sip.sdp import AudioAnswer, SessionDescription
+    from moot.sip.session_timer import SessionRefresher
+
+
+@dataclass
+class LiveCall:
+    """One active call: a space's meeting, an API-created call, or a forwarded call."""
+
+    id: str
+    name: str
+    space_id: str | None
+    tenant: str | None
+    call_type: str = "coSpace"
+    participant_limit: int | None = None
+    #: Created through the API: stays until deleted even when empty (activeWhenEmpty).
+    persistent: bool = False
+    legs: dict[str, LiveLeg] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    max_legs: int = 0
+    active_speaker: str | None = None
+    ended: bool = False
+
+    @property
+    def duration_seconds(self) -> int:
+        return int(time.monotonic() - self.started)
+
+
+@dataclass
+class LiveLeg:
+    """One SIP connection: in an IVR dialogue, in a call, or being dialled."""
+
+    id: str
+    participant_id: str
+    direction: str  # "incoming" | "outgoing"
+    remote_party: str
+    name: str
+    local_address: str
+    call: LiveCall | None = None
+    dialog: Dialog | None = None
+    state: str = "initial"  # initial | ringing | connected | ended
+    answer: AudioAnswer | None = None
+    local_sdp: SessionDescription | None = None
+    media_port: int = 0
+    media_call: str = ""
+    rx_mute: bool = False
+    tx_mute: bool = False
+    #: From the leg's profile: hears and is heard only while an activator is in the call.
+    needs_activation: bool = False
+    sip_call_id: str = ""
+    created: float = field(default_factory=time.monotonic)
+    connected: float | None = None
+    digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    play_done: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    #: Cancels a dial-out still ringing.
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    sdp_version: int = 1
+    session: SessionRefresher | None = None
+    stats: LegStats | None = None
+    stats_time: float | None = None
+    bitrate_rx: int = 0
+    bitrate_tx: int = 0
+
+    @property
+    def duration_seconds(self) -> int:
+        return int(time.monotonic() - self.connected) if self.connected is not None else 0
