@@ -11,18 +11,13 @@ space gets 488. A baresip phone calls over SIP TLS once the call bridge has a ce
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import shutil
 import socket
 import ssl
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -38,7 +33,8 @@ from tests.baresip_helpers import (
     baresip_available,
     tone_wav,
 )
-from tests.helpers import ADMIN_PASSWORD, RunningNode
+from tests.callbridge_api import Api, until
+from tests.helpers import RunningNode
 from tests.sipp_helpers import (
     RtpReceiver,
     assert_hears,
@@ -57,49 +53,9 @@ pytestmark = [
                        reason="needs sipp, and root for its play_pcap_audio raw socket"),
 ]  # fmt: skip
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()}
 SIPP_TONE = 700.0
 BARESIP_TONE = 1100.0
 OTHER_TONE = 440.0
-
-
-class Api:
-    def __init__(self, http: aiohttp.ClientSession, node: RunningNode) -> None:
-        self.http = http
-        self.base = f"https://127.0.0.1:{node.ports.https}/api/v1"
-
-    async def post(self, path: str, **form: str) -> str:
-        resp = await self.http.post(self.base + path, data=form, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-        return resp.headers["Location"].rsplit("/", 1)[-1]
-
-    async def delete(self, path: str) -> None:
-        resp = await self.http.delete(self.base + path, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-
-    async def get(self, path: str) -> ET.Element:
-        resp = await self.http.get(self.base + path, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-        return ET.fromstring(await resp.read())
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
-
-
-@pytest.fixture
-async def api(node: RunningNode) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
-        client = Api(http, node)
-        await client.post("/inboundDialPlanRules", domain="127.0.0.1")
-        yield client
 
 
 async def connected_legs(api: Api, n: int) -> list[ET.Element]:

@@ -12,20 +12,17 @@ caller on hold and back.
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.helpers import ADMIN_PASSWORD, RunningNode
+from tests.callbridge_api import Api, until
+from tests.helpers import RunningNode
 from tests.sipp_helpers import (
     DtmfEvent,
     RtpReceiver,
@@ -45,51 +42,7 @@ pytestmark = [
                        reason="needs sipp, and root for its play_pcap_audio raw socket"),
 ]
 
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()}
 TONES = (440.0, 700.0, 1100.0)
-
-
-class Api:
-    def __init__(self, http: aiohttp.ClientSession, node: RunningNode) -> None:
-        self.http = http
-        self.base = f"https://127.0.0.1:{node.ports.https}/api/v1"
-
-    async def post(self, path: str, **form: str) -> str:
-        resp = await self.http.post(self.base + path, data=form, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-        return resp.headers["Location"].rsplit("/", 1)[-1]
-
-    async def put(self, path: str, **form: str) -> None:
-        resp = await self.http.put(self.base + path, data=form, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-
-    async def delete(self, path: str) -> None:
-        resp = await self.http.delete(self.base + path, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-
-    async def get(self, path: str) -> ET.Element:
-        resp = await self.http.get(self.base + path, headers=AUTH)
-        assert resp.status == 200, (path, resp.status, await resp.text())
-        return ET.fromstring(await resp.read())
-
-
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last!r})")
-
-
-@pytest.fixture
-async def api(node: RunningNode) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
-        client = Api(http, node)
-        await client.post("/inboundDialPlanRules", domain="127.0.0.1")
-        yield client
 
 
 def target(node: RunningNode) -> str:
@@ -238,7 +191,7 @@ async def test_dial_out_answer_and_cancel(node: RunningNode, api: Api, tmp_path:
         ringing = await stack.enter_async_context(
             sipp("uas_ring_no_answer", workdir=tmp_path / "ring"))
         leg2 = await api.post(f"/calls/{call}/callLegs", remoteParty=f"sip:carol@127.0.0.1:{ringing.port}")
-        await asyncio.sleep(1.0)
+        await until(lambda: _in_state(api, leg2, "ringing"), "the dialled phone rings")
         await api.delete(f"/callLegs/{leg2}")
         result = await ringing.wait()
         assert result.successful == 1, result.describe()
@@ -246,9 +199,13 @@ async def test_dial_out_answer_and_cancel(node: RunningNode, api: Api, tmp_path:
     await until(lambda: _no_calls(api), "the call is gone")
 
 
-async def _connected(api: Api, leg: str) -> ET.Element | None:
+async def _in_state(api: Api, leg: str, state: str) -> ET.Element | None:
     detail = await api.get(f"/callLegs/{leg}")
-    return detail if detail.findtext("status/state") == "connected" else None
+    return detail if detail.findtext("status/state") == state else None
+
+
+async def _connected(api: Api, leg: str) -> ET.Element | None:
+    return await _in_state(api, leg, "connected")
 
 
 async def test_hold_and_resume_by_reinvite(node: RunningNode, api: Api, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ async def dial_out(bridge: Bridge, oid: str, values: dict[str, Any]) -> None:
         return
     leg = LiveLeg(id=leg_id, participant_id=participant_id, direction="outgoing",
                   remote_party=uri.address_of_record, name=uri.user or uri.host,
-                  local_address=f"{listeners[0][1][0]}:{listeners[0][1][1]}", state="ringing")
+                  local_address=f"{listeners[0][1][0]}:{listeners[0][1][1]}", state="initial")
     bridge.legs[leg.id] = leg
     for route in routes:
         if leg.cancel.is_set():

@@ -1,0 +1,3 @@
+from tests.callbridge_api import api_fixture
+
+__all__ = ["api_fixture"]
