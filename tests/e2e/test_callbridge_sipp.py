@@ -18,9 +18,18 @@ import time
 import xml.etree.ElementTree as ET
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
+from moot.media.g711 import ulaw_decode
+from moot.media.rtp import RtpPacket
+from moot.sip import sdp
+from moot.sip.endpoint import SipEndpoint
+from moot.sip.headers import NameAddr
+from moot.sip.transaction import ServerTransaction
+from moot.sip.uri import SipUri
 from tests.callbridge_api import Api, until
 from tests.helpers import RunningNode
 from tests.sipp_helpers import (
@@ -28,10 +37,12 @@ from tests.sipp_helpers import (
     RtpReceiver,
     assert_hears,
     dtmf_pcap,
+    encode,
     read_pcap_rtp,
     run_sipp,
     sipp,
     start_sipp,
+    tone,
     tone_pcap,
     write_rtp_pcap,
 )
@@ -294,3 +305,58 @@ async def test_delayed_offer_gets_our_offer_in_the_200_and_the_answer_in_the_ack
         assert (await early.wait()).successful == 1
     assert_hears(rx[0].audio(), present=[700.0], absent=[440.0], who="the delayed-offer caller")
     assert_hears(rx[1].audio(), present=[440.0], absent=[700.0], who="the other caller")
+
+
+class _Phone(asyncio.DatagramProtocol):
+    """A phone's RTP socket behind a NAT: it sends a tone and keeps what comes back."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.received.append(data)
+
+
+async def test_a_phone_behind_a_nat_gets_its_media_back_where_it_comes_from(
+    node: RunningNode, api: Api, tmp_path: Path
+) -> None:
+    """The phone's Via and SDP name a private address it cannot be reached at (192.168.1.20):
+    the call bridge sees the NAT and sends the mix to the source of the phone's RTP."""
+    class Refuse:
+        async def on_request(self, txn: ServerTransaction) -> None:
+            txn.reply(481)
+
+    await api.post("/coSpaces", name="Nat room", uri="natroom")
+    loop = asyncio.get_running_loop()
+    transport, phone = await loop.create_datagram_endpoint(_Phone, local_addr=("127.0.0.1", 0))
+    endpoint = SipEndpoint(Refuse(), user_agent="nat-phone")
+    try:
+        await endpoint.listen("UDP", "127.0.0.1", 0, advertise="192.168.1.20")
+        offer, _ = sdp.build_offer(address="192.168.1.20", port=4000, codecs=[sdp.Codec(0, "PCMU", 8000)],
+                                   srtp=False, session_id=1, version=1)
+        room = SipUri("sip", "natroom", "127.0.0.1", node.ports.sip)
+        request = endpoint.new_request("INVITE", room, from_=NameAddr(SipUri("sip", "nat", "192.168.1.20")),
+                                       to=NameAddr(room), body=offer.serialize().encode(),
+                                       content_type="application/sdp")
+        async with RtpReceiver() as rx_other:
+            other = await start_sipp("uac_call", target(node), workdir=tmp_path / "other", service="natroom",
+                                     keys={"rx_port": rx_other.port, "hold_ms": 6000,
+                                           "pcap": tone_pcap(tmp_path / "o.pcap", 700.0, 6.0)})
+            response, dialog = await endpoint.invite(request, ("UDP", "127.0.0.1", node.ports.sip))
+            assert response.status == 200 and dialog is not None
+            server = sdp.answer_matches(offer, sdp.parse(response.body))
+            frames = encode(tone(440.0, 4.0), 0)
+            for i in range(0, len(frames), 160):
+                packet = RtpPacket(payload_type=0, sequence_number=i // 160, timestamp=i, ssrc=0x4242,
+                                   payload=frames[i : i + 160])
+                transport.sendto(packet.serialize(), server.remote)
+                await asyncio.sleep(0.02)
+            await dialog.request("BYE")
+            assert (await other.wait()).successful == 1
+        assert len(phone.received) > 50, "no media came back to the phone's RTP source"
+        heard = np.concatenate([ulaw_decode(RtpPacket.parse(d).payload) for d in phone.received[10:]])
+        assert_hears(heard, present=[700.0], absent=[440.0], who="the phone behind the NAT")
+        assert_hears(rx_other.audio(), present=[440.0], absent=[700.0], who="the other phone")
+    finally:
+        transport.close()
+        await endpoint.close()

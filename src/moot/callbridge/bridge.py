@@ -18,6 +18,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
+from ipaddress import ip_address
 from typing import Any, Literal, TypeVar
 
 from moot.api.encoding import Group
@@ -207,7 +208,7 @@ class Bridge:
         leg = LiveLeg(
             id=str(uuid.uuid4()), participant_id=str(uuid.uuid4()), direction="incoming",
             remote_party=remote, name=name, local_address=f"{txn.source.local[0]}:{txn.source.local[1]}",
-            sip_call_id=request.call_id,
+            sip_call_id=request.call_id, behind_nat=_behind_nat(txn, offer),
         )
         leg.rx_mute = bool(prof.leg.get("rxAudioMute"))
         leg.tx_mute = bool(prof.leg.get("txAudioMute"))
@@ -332,6 +333,7 @@ class Bridge:
             srtp_profile=answer.local_crypto.suite if answer.local_crypto else None,
             srtp_tx_key=answer.local_crypto.key_salt if answer.local_crypto else None,
             srtp_rx_key=answer.remote_crypto.key_salt if answer.remote_crypto else None,
+            latch=leg.behind_nat,
         )
 
     # calls ---------------------------------------------------------------------------------
@@ -740,6 +742,23 @@ class _LegIo:
             if digit == "#":
                 return entry
             entry += digit
+
+
+def _behind_nat(txn: ServerTransaction, offer: sdp.SessionDescription | None) -> bool:
+    """Whether the phone is behind a NAT: its INVITE came from another address than its Via
+    names, or its SDP names a private address while it reached us from a public one. Such a
+    leg gets symmetric RTP (media goes back where the phone's media comes from)."""
+    source = txn.source.remote[0]
+    if txn.request.top_via.host.strip("[]") != source:
+        return True
+    if offer is None:
+        return False
+    try:
+        addresses = [m.connection.address for m in offer.media if m.connection] or (
+            [offer.connection.address] if offer.connection else [])
+        return any(ip_address(a).is_private and not ip_address(source).is_private for a in addresses)
+    except ValueError:
+        return False
 
 
 def _session_timer(txn: ServerTransaction) -> session_timer.UasDecision | None:

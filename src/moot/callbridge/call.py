@@ -59,6 +59,8 @@ class LiveLeg:
     #: From the leg's profile: hears and is heard only while an activator is in the call.
     needs_activation: bool = False
     sip_call_id: str = ""
+    #: Reached us through a NAT: media is sent back to where its RTP comes from.
+    behind_nat: bool = False
     created: float = field(default_factory=time.monotonic)
     connected: float | None = None
     digits: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
