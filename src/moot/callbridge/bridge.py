@@ -190,13 +190,10 @@ class Bridge:
         if timer is None:
             return
         uri = request.uri
-        target = await self._db(self._route, uri.user, uri.host)
+        target, prof = await self._db(self._route, uri.user, uri.host)
         if isinstance(target, routing.Rejected):
             txn.reply(target.status, target.reason)
             return
-        space = target.space if isinstance(target, routing.SpaceTarget) else None
-        method = target.access_method if isinstance(target, routing.SpaceTarget) else None
-        prof = await self._db(self._profiles, space, method)
         answer: sdp.AudioAnswer | None = None
         if offer is not None:
             try:
@@ -313,9 +310,13 @@ class Bridge:
         if not call.legs and not call.persistent and not call.ended:
             self._end_call_state(call)
 
-    def _route(self, user: str | None, domain: str) -> routing.Target:
+    def _route(self, user: str | None, domain: str) -> tuple[routing.Target, profiles.EffectiveProfiles]:
+        """Where the call goes and the profiles in force there (one read transaction)."""
         with self.store.reader() as txn:
-            return routing.route_inbound(txn, user, domain)
+            target = routing.route_inbound(txn, user, domain)
+            if isinstance(target, routing.SpaceTarget):
+                return target, profiles.effective(txn, target.space, target.access_method)
+            return target, profiles.effective(txn, None)
 
     def _profiles(self, space: dict[str, Any] | None, method: dict[str, Any] | None) -> profiles.EffectiveProfiles:
         with self.store.reader() as txn:
@@ -376,12 +377,13 @@ class Bridge:
         call.max_legs = max(call.max_legs, len(call.legs))
         self.counters.joined()
         common = {"call": call.id, "remoteParty": leg.remote_party, "name": leg.name, "tenant": call.tenant}
-        self.projection.insert(PARTICIPANT, leg.participant_id, dict(common))
+        new = leg.direction == "incoming"  # a dial-out's row may come from the API's POST
+        self.projection.insert(PARTICIPANT, leg.participant_id, dict(common), new=new)
         self.projection.insert(CALL_LEG, leg.id, {
             **common, "participant": leg.participant_id, "type": "sip", "direction": leg.direction,
             "localAddress": leg.local_address, "originalRemoteParty": leg.remote_party,
             "rxAudioMute": leg.rx_mute or None, "txAudioMute": leg.tx_mute or None,
-        })
+        }, new=new)
         self._spawn(self._activation(call))
 
     @staticmethod

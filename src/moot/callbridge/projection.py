@@ -55,9 +55,10 @@ class Projection:
                     txn.delete(otype, oid)
 
     # operations ------------------------------------------------------------------------
-    def insert(self, otype: ObjectType, oid: str, values: dict[str, Any]) -> None:
+    def insert(self, otype: ObjectType, oid: str, values: dict[str, Any], *, new: bool = True) -> None:
+        """Add a row; ``new=False`` when the API may have made it already (a dial-out)."""
         def op(txn: Txn) -> None:
-            if not txn.exists(otype.name, oid):
+            if new or not txn.exists(otype.name, oid):
                 txn.insert(otype, oid, None, values)
         self._queue(op)
 
@@ -68,10 +69,7 @@ class Projection:
         self._queue(op)
 
     def delete(self, otype: ObjectType, oid: str) -> None:
-        def op(txn: Txn) -> None:
-            if txn.exists(otype.name, oid):
-                txn.delete(otype, oid)
-        self._queue(op)
+        self._queue(lambda txn: txn.delete(otype, oid))  # no row (deleted by the API): no-op
 
     def _queue(self, op: Op) -> None:
         self._pending.append(op)

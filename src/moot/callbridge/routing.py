@@ -72,8 +72,8 @@ Target = SpaceTarget | IvrTarget | ForwardTarget | Rejected
 
 
 def _rules(txn: Txn, otype: Any) -> list[dict[str, Any]]:
-    _, rows = txn.list(otype, None, [], 0, RULE_SCAN_LIMIT)
-    rules = [r for r in (txn.get(otype, row["id"]) for row in rows) if r is not None]
+    columns = [f.name for f in otype.stored_fields]
+    _, rules = txn.list(otype, None, [], 0, RULE_SCAN_LIMIT, columns)
     # Highest priority first; equal priorities in creation order.
     return sorted(rules, key=lambda r: -int(r.get("priority") or 0))
 
