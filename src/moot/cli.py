@@ -1,4 +1,4 @@
-"""The ``moot`` command: serve, mmp, api, version."""
+"""The ``moot`` command: serve, mmp, api, license, version."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from moot import PRODUCT_VERSION, __version__
 from moot.api.bulkcli import add_parser as add_api_parser
+from moot.licensing.cli import add_parser as add_license_parser
 from moot.node.datadir import ENV_HOME, DataDir, default_data_dir
 
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_parent = argparse.ArgumentParser(add_help=False)
     _data_arg(data_parent)
     add_api_parser(sub, data_parent)
+    add_license_parser(sub)
 
     sub.add_parser("version", help="print the version")
     return parser
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "version":
         print(f"moot {__version__} (follows the meeting server guide {PRODUCT_VERSION})")
         return 0
+    if args.cmd == "license":
+        from moot.licensing.cli import run as run_license
+
+        return run_license(args)
     datadir = DataDir((args.data or default_data_dir()).resolve())
     try:
         if args.cmd == "serve":

@@ -28,7 +28,7 @@ from moot.node.settings import (
     WEBADMIN_LISTEN,
 )
 from moot.webadmin.auth import SESSION_COOKIE
-from tests.helpers import ADMIN_PASSWORD, RunningNode, config_of, free_port, mmp
+from tests.helpers import ADMIN_PASSWORD, Ports, RunningNode, config_of, free_port, mmp
 
 NEW_PASSWORD = "N3w-Passw0rd!"
 
@@ -684,3 +684,26 @@ async def test_api_is_served_on_the_web_admin_listener(node: RunningNode, browse
         browser.base + "/api/v1/coSpaces", data={"name": "Web"}, headers={"X-CSRF-Token": token}
     ) as r:
         assert r.status == 200 and r.headers["Location"].startswith("/api/v1/coSpaces/")
+
+
+async def test_banner_says_activation_is_needed_once_the_trial_is_over(datadir: DataDir, ports: Ports) -> None:
+    import time
+
+    from moot.node.settings import NODE_CREATED
+
+    store, config, _ = config_of(datadir)
+    try:
+        config.set(NODE_CREATED, time.time() - 120 * 86400)
+    finally:
+        store.close()
+    node = RunningNode(datadir, ports).start()
+    browser = Browser(ports.https)
+    try:
+        await browser.login()
+        text = (await browser.get("/")).text
+        assert "Call Bridge requires activation" in text
+        assert "This server is currently unlicensed" not in text
+        assert 'class="banner banner-error" role="alert"' in text
+    finally:
+        await browser.http.close()
+        node.stop()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import moot
 from moot.callbridge.bridge import Bridge
+from moot.licensing.node import load as licensing_load
 from moot.media.pool import MediaPool
 from moot.node.component import Component
 from moot.node.interfaces import InterfaceNotMapped, listen_address
@@ -60,8 +61,13 @@ class CallBridge(Component):
             ssl_context = await asyncio.to_thread(
                 server_ssl_context, files.file(certs["key"]), files.file(certs["crt"]), bundle
             )
+        # Licence files (cms.lic in the file store) are applied here: on every start, so
+        # "callbridge restart" installs an uploaded one (guide B.14).
+        licence = await asyncio.to_thread(licensing_load, self.node)
+        if licence.refused is not None:
+            log.warning("cms.lic refused: %s", licence.message)
         if not hosts:
-            self.detail = "listening on no interfaces"
+            self.detail = f"listening on no interfaces; {licence.message}"
             return
         api = await asyncio.to_thread(lambda: self.node.api)
         self.pool = MediaPool()
@@ -91,7 +97,8 @@ class CallBridge(Component):
             raise
         api.env["callbridge"] = bridge
         self.listeners = [f"sip {entry}" for entry in listening]
-        self.detail = f"SIP on interface {', '.join(i for i, _ in hosts)}; {self.pool.workers_count} media workers"
+        self.detail = (f"SIP on interface {', '.join(i for i, _ in hosts)}; {self.pool.workers_count} media workers; "
+                       f"{licence.message}")
 
     async def stop(self) -> None:
         await self._teardown()

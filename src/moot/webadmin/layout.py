@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 from aiohttp import web
 
 from moot import __version__
+from moot.licensing.state import ACTIVATION_BANNER, TRIAL_BANNER
 from moot.webadmin.render import Markup, join, render
 from moot.webadmin.sessions import WebSession
 
@@ -38,10 +40,24 @@ def _nav(active: str) -> Markup:
     )
 
 
+#: Which licence banner the pages show (set by the web admin from the node's licensing
+#: state: trial, activation needed, or none once licensed).
+BannerSource = Callable[[], str | None]
+_banner_source: BannerSource = lambda: TRIAL_BANNER  # noqa: E731
+
+
+def set_banner_source(source: BannerSource) -> None:
+    global _banner_source
+    _banner_source = source
+
+
 def _licence_banner() -> Markup:
-    # Until the licensing issue lands every node runs in trial mode, so the guide's
-    # "currently unlicensed" banner shows always; licensing will decide it then.
-    return render("banner_trial.html")
+    banner = _banner_source()
+    if banner == TRIAL_BANNER:
+        return render("banner_trial.html")
+    if banner == ACTIVATION_BANNER:
+        return render("banner_activation.html")
+    return Markup("")
 
 
 def page(

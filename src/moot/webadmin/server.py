@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from moot.licensing.node import current as licensing_current
 from moot.node.component import Component
 from moot.node.interfaces import InterfaceNotMapped, listen_address
 from moot.node.settings import WEBADMIN_ENABLED, WEBADMIN_HTTP_REDIRECT, WEBADMIN_LISTEN
 from moot.pki import PkiError, server_ssl_context
-from moot.webadmin import apimount, plainhttp
+from moot.webadmin import apimount, layout, plainhttp
 from moot.webadmin.app import build_app
 from moot.webadmin.sessions import WEBADMIN_IDLE_MINUTES, SessionStore
 from moot.webadmin.tlsfiles import tls_files
@@ -100,6 +101,8 @@ class WebAdmin(Component):
 
     async def start(self) -> None:
         config = self.node.config
+        node = self.node
+        layout.set_banner_source(lambda: licensing_current(node).banner)
         listen = config.get(WEBADMIN_LISTEN)
         port = int(listen["port"])
         try:

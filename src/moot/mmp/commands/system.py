@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 from moot import PRODUCT_VERSION, __version__
+from moot.licensing import node as licensing
+from moot.licensing import report as licence_report
+from moot.licensing.authority import AuthorityError
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import ADMIN_ONLY, ALL_MMP, READ, registry
-from moot.node.settings import NODE_CREATED
 
 command = registry.command
-
-TRIAL_DAYS = 90
-#: The licensable features (guide B.4, Table 6).
-FEATURES = ("callbridge", "callbridgeNoEncryption", "customizations", "recording")
 
 
 @command("help [<topic>...]", help="List the commands, or show the usage of one family", roles=ALL_MMP)
@@ -41,25 +37,34 @@ async def version(ctx: Context) -> None:
     ctx.table([("Version", __version__), ("Product", f"Moot (meeting server guide {PRODUCT_VERSION})")])
 
 
-def trial_expiry(ctx: Context) -> float:
-    created = ctx.node.config.get(NODE_CREATED) or time.time()
-    return created + TRIAL_DAYS * 86400
-
-
 @command("license", help="Show the licensed features and their expiry", roles=READ)
 async def license_(ctx: Context) -> None:
-    expiry = trial_expiry(ctx)
-    remaining = int((expiry - time.time()) // 86400)
-    date = time.strftime("%Y-%b-%d", time.gmtime(expiry))
-    if remaining >= 0:
-        ctx.print("This server is currently unlicensed: trial mode, fully featured for "
-                  f"{TRIAL_DAYS} days from the first start.")
-        status, tail = "Trial", f"({remaining} days remain)"
-    else:
-        ctx.print("This server is unlicensed and the trial has ended: Call Bridge requires activation.")
-        status, tail = "Expired", f"({-remaining} days ago)"
-    for feature in FEATURES:
-        ctx.print(f"Feature: {feature} status: {status} expiry: {date} {tail}")
+    state = licensing.current(ctx.node)
+    for line in licensing.notices(ctx.node) + licence_report.lines(state):
+        ctx.print(line)
+
+
+@command(
+    "license authority <file>",
+    help="Trust the license authority public key in <file> (checked when cms.lic is applied)",
+    roles=ADMIN_ONLY,
+)
+async def license_authority(ctx: Context, file: str) -> None:
+    try:
+        authority = licensing.add_authority(ctx.node, file)
+    except AuthorityError as exc:
+        raise CommandFailed(str(exc)) from None
+    ctx.success(
+        f"license authority {file} (key {authority.key_id[:16]}) trusted; "
+        "apply cms.lic with 'callbridge restart'"
+    )
+
+
+@command("license authority none", help="Trust no license authority", roles=ADMIN_ONLY)
+async def license_authority_none(ctx: Context) -> None:
+    ctx.node.config.reset(licensing.LICENSE_AUTHORITIES)
+    ctx.success("no license authority is trusted; the applied license stays until the next "
+                "'callbridge restart'")
 
 
 async def _stop_node(ctx: Context, reboot: bool) -> None:
