@@ -286,9 +286,26 @@ async def test_common_address_and_cancel(certs: Certs, engine: sa.Engine) -> Non
 
 def test_message_without_ics_is_plain_alternative() -> None:
     mail = OutgoingMail(to=("a@example.com",), subject="s", text="t", html="<p>h</p>")
-    msg = build_message(mail, None)
+    msg = email.message_from_bytes(build_message(mail, None), policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
     assert msg.get_content_type() == "multipart/alternative"
     assert set(parts(msg)) == {"text/plain", "text/html"}
+
+
+def test_message_headers_and_bodies_outside_ascii_survive() -> None:
+    mail = OutgoingMail(to=("Zoë <z@example.com>", "b@example.com"), subject="Réunion — hebdo",
+                        text="Bonjour é\n", html="<p>é</p>", ics="BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+                        ics_method="cancel", organizer_address="o@example.com", organizer_name="Ōrganizer")
+    msg = email.message_from_bytes(build_message(mail, None, "key-1"), policy=email.policy.default)
+    assert isinstance(msg, email.message.EmailMessage)
+    assert msg["Subject"] == "Réunion — hebdo"
+    assert str(msg["From"]) == "Ōrganizer <o@example.com>"
+    assert [a.addr_spec for a in msg["To"].addresses] == ["z@example.com", "b@example.com"]
+    assert msg["Message-ID"] == "<key-1@example.com>"
+    found = parts(msg)
+    assert found["text/plain"].get_content() == "Bonjour é\n"
+    assert found["text/calendar"].get_param("method") == "CANCEL"
+    assert found["application/ics"].get_filename() == "invite.ics"
 
 
 # --- failures ----------------------------------------------------------------------------

@@ -15,13 +15,15 @@ TLS refused, login refused; the mail is not to blame) and :class:`MessageError`
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
+import secrets
 import socket
 import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.header import Header
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from pathlib import Path
 from types import TracebackType
 
@@ -124,14 +126,46 @@ def sender(cfg: SmtpConfig | None, mail: OutgoingMail) -> tuple[str, str]:
     return "", f"scheduler@{socket.getfqdn()}"
 
 
-def build_message(mail: OutgoingMail, cfg: SmtpConfig | None, key: str | None = None) -> EmailMessage:
-    """text + HTML (+ text/calendar) alternatives, and the invite as an .ics attachment.
+def _header(name: str, value: str) -> bytes:
+    """One header line: ASCII as is, anything else as RFC 2047 encoded words (folded)."""
+    if value.isascii() and "\n" not in value and "\r" not in value:
+        return f"{name}: {value}\r\n".encode("ascii")
+    encoded = Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {encoded}\r\n".encode("ascii")
 
-    ``key`` (the outbox entry) makes the Message-ID stable across retries.
+
+def _address(name: str, address: str) -> str:
+    if name and not name.isascii():
+        return formataddr((str(Header(name, "utf-8").encode()), address))
+    return formataddr((name, address))
+
+
+def _part(content_type: str, body: bytes, extra: tuple[str, ...] = ()) -> bytes:
+    """A base64 leaf part (76-character lines, as RFC 2045 asks)."""
+    lines = [f"Content-Type: {content_type}", "Content-Transfer-Encoding: base64", *extra]
+    encoded = base64.encodebytes(body).replace(b"\n", b"\r\n")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + encoded
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> tuple[str, bytes]:
+    boundary = "=_moot_" + secrets.token_hex(12)
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+    return f'multipart/{subtype}; boundary="{boundary}"', body + b"--" + boundary.encode() + b"--\r\n"
+
+
+def build_message(mail: OutgoingMail, cfg: SmtpConfig | None, key: str | None = None) -> bytes:
+    """The wire form of an invite: text + HTML (+ text/calendar) alternatives, and the
+    invite again as an .ics attachment (multipart/mixed around multipart/alternative).
+
+    Built directly as bytes: the ``email`` package's header parsing and folding cost
+    about 2.5 ms per message, most of the send path. ``key`` (the outbox entry) makes the
+    Message-ID stable across retries.
     """
-    msg = EmailMessage()
     name, address = sender(cfg, mail)
-    msg["From"] = formataddr((name, address))
+    domain = address.rpartition("@")[2] or "moot.invalid"
+    head = [
+        _header("From", _address(name, address)),
+    ]
     if (
         cfg is not None
         and cfg.auth
@@ -139,25 +173,31 @@ def build_message(mail: OutgoingMail, cfg: SmtpConfig | None, key: str | None = 
         and "@" in cfg.username
         and cfg.username.lower() != address.lower()
     ):
-        msg["Sender"] = cfg.username
-    msg["To"] = ", ".join(mail.to)
-    msg["Subject"] = mail.subject
-    msg["Date"] = format_datetime(dt.datetime.now(dt.UTC))
-    domain = address.rpartition("@")[2] or "moot.invalid"
-    msg["Message-ID"] = f"<{key}@{domain}>" if key else make_msgid(domain=domain)
-    msg["MIME-Version"] = "1.0"
-    msg.set_content(mail.text, charset="utf-8")
-    msg.add_alternative(mail.html, subtype="html", charset="utf-8")
-    if mail.ics is not None:
+        head.append(_header("Sender", cfg.username))
+    head += [
+        _header("To", ", ".join(_address(*parseaddr(to)) for to in mail.to)),
+        _header("Subject", mail.subject),
+        _header("Date", format_datetime(dt.datetime.now(dt.UTC))),
+        _header("Message-ID", f"<{key}@{domain}>" if key else make_msgid(domain=domain)),
+        b"MIME-Version: 1.0\r\n",
+    ]
+    alternatives = [
+        _part('text/plain; charset="utf-8"', mail.text.encode("utf-8")),
+        _part('text/html; charset="utf-8"', mail.html.encode("utf-8")),
+    ]
+    if mail.ics is None:
+        content_type, body = _multipart("alternative", alternatives)
+    else:
         method = (mail.ics_method or "REQUEST").upper()
-        msg.add_alternative(mail.ics, subtype="calendar", charset="utf-8", params={"method": method})
-        msg.add_attachment(
-            mail.ics.encode("utf-8"),
-            maintype="application",
-            subtype="ics",
-            filename=ICS_FILENAME,
-        )
-    return msg
+        ics = mail.ics.encode("utf-8")
+        alternatives.append(_part(f'text/calendar; charset="utf-8"; method="{method}"', ics))
+        alt_type, alt_body = _multipart("alternative", alternatives)
+        attachment = _part("application/ics", ics,
+                           (f'Content-Disposition: attachment; filename="{ICS_FILENAME}"',))
+        content_type, body = _multipart("mixed", [f"Content-Type: {alt_type}\r\n\r\n".encode() + alt_body,
+                                                  attachment])
+    head.append(f"Content-Type: {content_type}\r\n".encode("ascii"))
+    return b"".join(head) + b"\r\n" + body
 
 
 def envelope_sender(cfg: SmtpConfig, mail: OutgoingMail) -> str:
@@ -265,8 +305,8 @@ class SmtpSession:
         assert self._smtp is not None, "connect first"
         message = build_message(mail, self.cfg, key)
         try:
-            errors, response = await self._smtp.send_message(
-                message, sender=envelope_sender(self.cfg, mail), recipients=list(mail.to)
+            errors, response = await self._smtp.sendmail(
+                envelope_sender(self.cfg, mail), list(mail.to), message
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise MessageError(
@@ -280,10 +320,10 @@ class SmtpSession:
         if errors:
             log.warning(
                 "%s: some recipients refused: %s",
-                mail.reference or message["Message-ID"],
+                mail.reference or key,
                 "; ".join(f"{r}: {e.code} {e.message}" for r, e in errors.items()),
             )
-        log.debug("sent %s to %s: %s", mail.reference or message["Message-ID"], ", ".join(mail.to), response)
+        log.debug("sent %s to %s: %s", mail.reference or key, ", ".join(mail.to), response)
 
     async def close(self) -> None:
         smtp, self._smtp = self._smtp, None
