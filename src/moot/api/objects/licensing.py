@@ -1,0 +1,148 @@
+"""``/system/licensing``, ``/clusterLicensing`` and ``/system/multipartyLicensing`` (read only).
+
+The API reference: a GET of ``/system/licensing`` gives, per feature (``callBridge``,
+``callBridgeNoEncryption``, ``customizations``, ``recording``) and user licence
+(``personal``, ``shared``), its ``status`` (``noLicense``, ``activated``, ``grace``,
+``expired``) and ``expiry``, nested below ``features``. During the 90-day trial a
+feature shows ``activated`` with the trial's end as its expiry (the product has no
+``trial`` status). ``/clusterLicensing`` is the cluster's view of the same features: an
+expiry never more than 90 days ahead (guide B.5). ``/system/multipartyLicensing`` gives
+the licence limits and the usage counts.
+
+The values come from the node's licensing state (``moot.licensing.node.current``) when
+``txn.env`` has the ``node``; tests may put a ``LicensingState`` in
+``env["licensing_state"]``; otherwise a fresh trial node created today is assumed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from moot.api.encoding import Group
+from moot.api.hooks import Hooks
+from moot.api.model import LIVE, NUMBER, STRING, Access, Field, ObjectType
+from moot.api.objects.system import txn_env
+from moot.db.apistore import Txn
+from moot.licensing.feature import Feature, FeatureStatus, UserLicence, show_date
+from moot.licensing.node import current, today_utc
+from moot.licensing.state import LicensingState, evaluate
+
+READ_ONLY = Access.READ_ONLY
+#: The usage counts of ``/system/multipartyLicensing`` (0 until usage is counted).
+USAGE_COUNTS = (
+    "users",
+    "personalLicenses",
+    "participantsActive",
+    "callsActive",
+    "weightedCallsActive",
+    "callsWithoutPersonalLicense",
+    "weightedCallsWithoutPersonalLicense",
+)
+
+
+def licensing_state(txn: Txn) -> LicensingState:
+    """The licensing state the API shows: given, the node's, or a fresh trial's."""
+    env = txn_env(txn)
+    given = env.get("licensing_state")
+    if isinstance(given, LicensingState):
+        return given
+    node = env.get("node")
+    if node is not None:
+        return current(node)
+    today: date = today_utc()
+    return evaluate(today, created=today)
+
+
+def _entry(status: FeatureStatus, *, limit: bool = False) -> Group:
+    pairs: list[tuple[str, Any]] = [
+        ("status", status.status.value),
+        ("expiry", show_date(status.expiry) if status.expiry else None),
+    ]
+    if limit:
+        pairs.append(("limit", status.limit))
+    return Group(pairs)
+
+
+class LicensingHooks(Hooks):
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        state = licensing_state(txn)
+        pairs: list[tuple[str, Any]] = [(f.value, _entry(state.features[f])) for f in Feature]
+        pairs += [(u.value, _entry(state.users[u], limit=True)) for u in UserLicence]
+        return {"features": Group(pairs)}
+
+
+LICENSING = ObjectType(
+    name="licensing",
+    collection="system/licensing",
+    fields=(Field("features", LIVE, access=READ_ONLY),),
+    filters=(),
+    singleton=True,
+    creatable=False,
+    updatable=False,
+    deletable=False,
+    hooks=LicensingHooks(),
+    summary=(
+        "Per feature and user licence of this node: status (noLicense, activated, grace, "
+        "expired) and expiry; the trial shows as activated until its end."
+    ),
+)
+
+
+class ClusterLicensingHooks(Hooks):
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        state = licensing_state(txn)
+        return {"features": Group((f.value, _entry(state.cluster[f])) for f in Feature)}
+
+
+CLUSTER_LICENSING = ObjectType(
+    name="clusterLicensing",
+    collection="clusterLicensing",
+    fields=(Field("features", LIVE, access=READ_ONLY),),
+    filters=(),
+    singleton=True,
+    creatable=False,
+    updatable=False,
+    deletable=False,
+    hooks=ClusterLicensingHooks(),
+    summary="The cluster's view of the features: status and expiry (at most 90 days ahead).",
+)
+
+
+class MultipartyLicensingHooks(Hooks):
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        entitlement = licensing_state(txn).entitlement
+        values: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # None (not shown): not limited (the trial, or a licence without a count).
+            "personalLicenseLimit": entitlement.personal,
+            "sharedLicenseLimit": entitlement.shared,
+        }
+        for name in USAGE_COUNTS:
+            values[name] = 0
+        return values
+
+
+MULTIPARTY_LICENSING = ObjectType(
+    name="multipartyLicensing",
+    collection="system/multipartyLicensing",
+    fields=(
+        Field("timestamp", STRING, access=READ_ONLY),
+        Field("personalLicenseLimit", NUMBER, access=READ_ONLY),
+        Field("sharedLicenseLimit", NUMBER, access=READ_ONLY),
+        *(Field(name, NUMBER, access=READ_ONLY) for name in USAGE_COUNTS),
+    ),
+    filters=(),
+    singleton=True,
+    creatable=False,
+    updatable=False,
+    deletable=False,
+    hooks=MultipartyLicensingHooks(),
+    summary=(
+        "The personal (PMP Plus) and shared (SMP Plus) licence limits (absent: not limited); "
+        "usage is not counted yet, so the usage counts are 0."
+    ),
+)
+
+TYPES = (LICENSING, CLUSTER_LICENSING, MULTIPARTY_LICENSING)
