@@ -999,7 +999,9 @@ async def start_sipp(
         port = _free_port(socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM, host)
     args = [
         SIPP, "-sf", str(path), "-t", transport, "-i", host, "-p", str(port),
-        "-mi", host, "-mp", str(_free_media_port(host)), "-cp", str(_free_port()),
+        # No -cp: sipp then finds a free control port itself (8888 upwards) instead of
+        # racing for one we picked.
+        "-mi", host, "-mp", str(_free_media_port(host)),
         "-m", str(calls), "-nostdin",
         "-timeout", f"{max(1, math.ceil(timeout))}s", "-timeout_error",
         "-trace_err", "-error_file", str(workdir / "errors.log"),

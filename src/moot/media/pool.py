@@ -86,6 +86,12 @@ class _LegInfo:
     port: int
 
 
+#: RTP ports: below Linux's ephemeral range (32768-60999), so that the kernel never hands
+#: a media port to an outgoing connection (or the other way round) between our check and
+#: our bind — the range media servers conventionally use.
+RTP_PORT_RANGE = (16384, 32767)
+
+
 class MediaPool:
     """Worker processes that terminate RTP, mix calls and send the mixes back."""
 
@@ -93,7 +99,7 @@ class MediaPool:
         self,
         workers: int | None = None,
         *,
-        port_range: tuple[int, int] = (40000, 59999),
+        port_range: tuple[int, int] = RTP_PORT_RANGE,
         rtp_timeout: float = 30.0,
         realtime_priority: int = 0,
     ) -> None:
