@@ -339,6 +339,12 @@ class ObjectType:
         return tuple(f for f in self.fields if f.searchable)
 
 
+def read_only_view(name: str, collection: str, fields: tuple[Field, ...], hooks: Hooks, summary: str) -> ObjectType:
+    """A singleton computed from the running system (``system/status``): GET only."""
+    return ObjectType(name=name, collection=collection, fields=fields, filters=(), singleton=True,
+                      creatable=False, updatable=False, deletable=False, hooks=hooks, summary=summary)
+
+
 def parse_form(body: bytes) -> list[tuple[str, str]]:
     """``application/x-www-form-urlencoded`` with strict UTF-8; ValueError when malformed."""
     text = body.decode("utf-8")

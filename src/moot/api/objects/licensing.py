@@ -22,7 +22,7 @@ from typing import Any
 
 from moot.api.encoding import Group
 from moot.api.hooks import Hooks
-from moot.api.model import LIVE, NUMBER, STRING, Access, Field, ObjectType
+from moot.api.model import LIVE, NUMBER, STRING, Access, Field, ObjectType, read_only_view
 from moot.api.objects.system import txn_env
 from moot.db.apistore import Txn
 from moot.licensing.feature import Feature, FeatureStatus, UserLicence, show_date
@@ -73,15 +73,10 @@ class LicensingHooks(Hooks):
         return {"features": Group(pairs)}
 
 
-LICENSING = ObjectType(
+LICENSING = read_only_view(
     name="licensing",
     collection="system/licensing",
     fields=(Field("features", LIVE, access=READ_ONLY),),
-    filters=(),
-    singleton=True,
-    creatable=False,
-    updatable=False,
-    deletable=False,
     hooks=LicensingHooks(),
     summary=(
         "Per feature and user licence of this node: status (noLicense, activated, grace, "
@@ -96,15 +91,10 @@ class ClusterLicensingHooks(Hooks):
         return {"features": Group((f.value, _entry(state.cluster[f])) for f in Feature)}
 
 
-CLUSTER_LICENSING = ObjectType(
+CLUSTER_LICENSING = read_only_view(
     name="clusterLicensing",
     collection="clusterLicensing",
     fields=(Field("features", LIVE, access=READ_ONLY),),
-    filters=(),
-    singleton=True,
-    creatable=False,
-    updatable=False,
-    deletable=False,
     hooks=ClusterLicensingHooks(),
     summary="The cluster's view of the features: status and expiry (at most 90 days ahead).",
 )
@@ -124,7 +114,7 @@ class MultipartyLicensingHooks(Hooks):
         return values
 
 
-MULTIPARTY_LICENSING = ObjectType(
+MULTIPARTY_LICENSING = read_only_view(
     name="multipartyLicensing",
     collection="system/multipartyLicensing",
     fields=(
@@ -133,11 +123,6 @@ MULTIPARTY_LICENSING = ObjectType(
         Field("sharedLicenseLimit", NUMBER, access=READ_ONLY),
         *(Field(name, NUMBER, access=READ_ONLY) for name in USAGE_COUNTS),
     ),
-    filters=(),
-    singleton=True,
-    creatable=False,
-    updatable=False,
-    deletable=False,
     hooks=MultipartyLicensingHooks(),
     summary=(
         "The personal (PMP Plus) and shared (SMP Plus) licence limits (absent: not limited); "

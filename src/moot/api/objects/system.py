@@ -23,6 +23,7 @@ from moot.api.model import (
     Number,
     ObjectType,
     choice,
+    read_only_view,
     ref,
 )
 from moot.db.apistore import Txn
@@ -73,7 +74,7 @@ class StatusHooks(Hooks):
         return values
 
 
-STATUS = ObjectType(
+STATUS = read_only_view(
     name="status",
     collection="system/status",
     fields=(
@@ -87,11 +88,6 @@ STATUS = ObjectType(
         Field("cdrCorrelatorIndex", NUMBER, access=READ_ONLY),
         *(Field(name, NUMBER, access=READ_ONLY) for name in CALL_COUNTERS),
     ),
-    filters=(),
-    singleton=True,
-    creatable=False,
-    updatable=False,
-    deletable=False,
     hooks=StatusHooks(),
     summary="Version, uptime and call counters of this node.",
 )
@@ -117,15 +113,10 @@ class DatabaseHooks(Hooks):
         return {"clustered": "enabled" if txn_env(txn).get("database_clustered") else "disabled"}
 
 
-DATABASE = ObjectType(
+DATABASE = read_only_view(
     name="database",
     collection="system/database",
     fields=(Field("clustered", choice("enabled", "disabled"), access=READ_ONLY, attribute=True),),
-    filters=(),
-    singleton=True,
-    creatable=False,
-    updatable=False,
-    deletable=False,
     hooks=DatabaseHooks(),
     summary="Whether the configuration database is clustered.",
 )
