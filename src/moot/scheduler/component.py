@@ -21,6 +21,7 @@ from aiohttp import web
 
 from moot.node.component import Component
 from moot.node.context import NodeContext
+from moot.node.httpsonly import bind_listener, show_address
 from moot.node.interfaces import InterfaceNotMapped, listen_address
 from moot.node.settings import CALLBRIDGE_LISTEN
 from moot.pki import PkiError, server_ssl_context
@@ -28,7 +29,6 @@ from moot.scheduler.mailer import SmtpConfig
 from moot.scheduler.outbox import Outbox, OutboxWorker
 from moot.scheduler.settings import SCHEDULER_CERTS, SCHEDULER_ENABLED, SCHEDULER_LISTEN
 from moot.scheduler.timedlog import TimedLevels
-from moot.webadmin.server import bind_listener, show_address
 from moot.webadmin.tlsfiles import tls_files
 
 log = logging.getLogger("moot.scheduler")
