@@ -20,6 +20,7 @@ from moot.node.settings import (
     CALLBRIDGE_SIP_PORTS,
     MMP_LISTEN,
     WEBADMIN_LISTEN,
+    WEBBRIDGE_LISTEN,
     NodeConfig,
     iface_device,
     listener,
@@ -42,6 +43,7 @@ class Ports:
     https: int = field(default_factory=free_port)
     sip: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
     sip_tls: int = field(default_factory=free_port)
+    webbridge: int = field(default_factory=free_port)
 
 
 def prepare_datadir(root: Path, ports: Ports | None = None, admin_password: str | None = ADMIN_PASSWORD) -> DataDir:
@@ -57,6 +59,7 @@ def prepare_datadir(root: Path, ports: Ports | None = None, admin_password: str 
             (MMP_LISTEN, listener("a", ports.ssh)),
             (WEBADMIN_LISTEN, listener("a", ports.https)),
             (CALLBRIDGE_SIP_PORTS, {"udp": ports.sip, "tcp": ports.sip, "tls": ports.sip_tls}),
+            (WEBBRIDGE_LISTEN, [listener("a", ports.webbridge)]),
         )
         if admin_password is not None:
             node.accounts.set_password("admin", admin_password, by_self=True)

@@ -23,10 +23,8 @@ from typing import Any, Literal, TypeVar
 
 from moot.api.encoding import Group
 from moot.api.objects.calls import CALL, CALL_LEG, PARTICIPANT, call_row
-from moot.api.objects.common import CALL_ID_NAMESPACE
-from moot.api.objects.cospaces import ACCESS_METHOD, COSPACE
 from moot.callbridge import ivr, profiles, routing
-from moot.callbridge.call import LiveCall, LiveLeg
+from moot.callbridge.call import LegListener, LiveCall, LiveLeg
 from moot.callbridge.projection import Projection
 from moot.callbridge.prompts import prompt
 from moot.db.apistore import ApiStore
@@ -34,6 +32,7 @@ from moot.media.codecs import CodecSpec
 from moot.media.pool import (
     DtmfReceived,
     LegConfig,
+    MediaError,
     MediaPool,
     PlayFinished,
     RtpTimeout,
@@ -68,6 +67,19 @@ ACK_TIMEOUT = 32.0
 STATS_INTERVAL = 1.0
 #: How long a BYE may take before the leg is dropped anyway.
 BYE_TIMEOUT = 8.0
+#: Browser legs: the web bridge relays their audio as plain RTP on loopback to the leg's
+#: media port, in this codec (the mixer runs at 8 kHz; the browser side is Opus).
+WEB_MEDIA_HOST = "127.0.0.1"
+WEB_GATEWAY_CODEC = CodecSpec("PCMU", 0, 8000, 1)
+
+
+class JoinRefused(Exception):
+    """A browser may not join (yet): ``code`` is the web app's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def _srtp_mode(encryption: str) -> Literal["optional", "required", "refused"]:
@@ -378,13 +390,21 @@ class Bridge:
         self.counters.joined()
         common = {"call": call.id, "remoteParty": leg.remote_party, "name": leg.name, "tenant": call.tenant}
         new = leg.direction == "incoming"  # a dial-out's row may come from the API's POST
-        self.projection.insert(PARTICIPANT, leg.participant_id, dict(common), new=new)
+        self.projection.insert(PARTICIPANT, leg.participant_id, {**common, "userJid": leg.user_jid}, new=new)
         self.projection.insert(CALL_LEG, leg.id, {
-            **common, "participant": leg.participant_id, "type": "sip", "direction": leg.direction,
+            **common, "participant": leg.participant_id, "type": "acano" if leg.kind == "web" else "sip",
+            "direction": leg.direction,
             "localAddress": leg.local_address, "originalRemoteParty": leg.remote_party,
             "rxAudioMute": leg.rx_mute or None, "txAudioMute": leg.tx_mute or None,
         }, new=new)
         self._spawn(self._activation(call))
+        self.call_changed(call)
+
+    def call_changed(self, call: LiveCall) -> None:
+        """Tell the call's browser legs that who is in it, or muted, or speaking changed."""
+        for leg in list(call.legs.values()):
+            if leg.listener is not None:
+                leg.listener.call_changed(call)
 
     @staticmethod
     def _activated(call: LiveCall) -> bool:
@@ -407,6 +427,8 @@ class Bridge:
             return
         was_connected = leg.state == "connected"
         leg.state = "ended"
+        if leg.listener is not None:
+            leg.listener.leg_ended(reason)
         if leg.session is not None:
             leg.session.stop()
         leg.cancel.set()
@@ -434,10 +456,13 @@ class Bridge:
                 self._end_call_state(call)
             elif not self._activated(call):
                 self._spawn(self._activation(call))
+            self.call_changed(call)
             if call.call_type == "forwarding":
                 # A forwarded call joins two parties: one hanging up releases the other.
                 for other in list(call.legs.values()):
                     self._spawn(self.end_leg(other, "the other party hung up", send_bye=True))
+        elif call is not None:
+            self._abandon(call)  # a browser leg that never got its media up
         log.info("leg %s (%s) ended: %s", leg.id, leg.remote_party, reason)
 
     def _end_call_state(self, call: LiveCall) -> None:
@@ -546,18 +571,7 @@ class Bridge:
     async def _lookup_call_id(self, digits: str) -> routing.SpaceTarget | None:
         def find() -> routing.SpaceTarget | None:
             with self.store.reader() as txn:
-                owner = txn.owner_of(CALL_ID_NAMESPACE, digits)
-                if owner is None:
-                    return None
-                kind, oid = owner
-                if kind == COSPACE.name:
-                    space = txn.get(COSPACE, oid)
-                    return routing.SpaceTarget(space) if space else None
-                if kind == ACCESS_METHOD.name:
-                    method = txn.get(ACCESS_METHOD, oid)
-                    space = txn.get(COSPACE, method["parent_id"]) if method and method.get("parent_id") else None
-                    return routing.SpaceTarget(space, method) if space and method else None
-                return None
+                return routing.by_call_id(txn, digits)
         return await self._db(find)
 
     async def _ivr(self, leg: LiveLeg, lookup: ivr.Lookup | None, target: routing.SpaceTarget | None) -> None:
@@ -577,6 +591,56 @@ class Bridge:
         await self.pool.move_leg(leg.id, call.id)
         leg.media_call = call.id
         self.attach(leg, call)
+
+    # browser legs (the web bridge) ---------------------------------------------------------
+    async def open_web_leg(self, target: routing.SpaceTarget, *, name: str, remote_party: str,
+                           remote_address: str, local_address: str, user_jid: str | None,
+                           listener: LegListener) -> LiveLeg:
+        """A browser joins a space: its leg in the space's call, with a media port on loopback
+        where the web bridge relays the browser's audio (:meth:`start_web_leg` starts it)."""
+        prof = await self._db(self._profiles, target.space, target.access_method)
+        call = await self._call_for_space(target.space, prof)
+        if not self._has_room(call):
+            self._abandon(call)
+            raise JoinRefused("meetingFull", "The meeting is full")
+        leg = LiveLeg(id=str(uuid.uuid4()), participant_id=str(uuid.uuid4()), direction="incoming",
+                      remote_party=remote_party, name=name, local_address=local_address, kind="web",
+                      listener=listener, user_jid=user_jid, remote_address=remote_address)
+        leg.rx_mute = bool(prof.leg.get("rxAudioMute"))
+        leg.tx_mute = bool(prof.leg.get("txAudioMute"))
+        leg.needs_activation = bool(prof.leg.get("needsActivation"))
+        leg.media_call = call.id
+        try:
+            pool = await self.media()
+            leg.media_port = await pool.open_leg(call.id, leg.id, WEB_MEDIA_HOST)
+        except (OSError, MediaError) as exc:
+            log.error("no media port for a browser joining %s: %s", call.name, exc)
+            self._abandon(call)
+            raise JoinRefused("mediaFailed", "No media resources are free; try again later") from None
+        leg.call = call  # not yet in call.legs: start_web_leg attaches it
+        self.legs[leg.id] = leg
+        return leg
+
+    async def start_web_leg(self, leg: LiveLeg, gateway: tuple[str, int]) -> None:
+        """The browser's media is up: mix the leg (its RTP comes from and goes to ``gateway``)."""
+        call = leg.call
+        if leg.state == "ended" or call is None:
+            return
+        if call.ended:
+            await self.end_leg(leg, "the meeting has ended", send_bye=False)
+            return
+        leg.state = "connected"
+        leg.connected = time.monotonic()
+        await self.pool.start_leg(leg.id, LegConfig(remote=gateway, codec=WEB_GATEWAY_CODEC))
+        self.attach(leg, call)
+        if leg.rx_mute or leg.tx_mute or leg.needs_activation:
+            await self._push_mute(leg)
+
+    def web_self_mute(self, leg: LiveLeg, audio: bool, video: bool) -> None:
+        """The participant muted or unmuted themselves in the web app."""
+        leg.self_audio_muted, leg.self_video_muted = audio, video
+        if leg.call is not None:
+            self.call_changed(leg.call)
 
     # media events ----------------------------------------------------------------------------
     async def _media_events(self) -> None:
@@ -598,6 +662,7 @@ class Bridge:
                 call = self.calls.get(event.call_id)
                 if call is not None:
                     call.active_speaker = event.leg_id
+                    self.call_changed(call)
 
     async def _stats_loop(self) -> None:
         """Refresh each connected leg's media statistics and bit rates (the API reads them)."""
@@ -641,8 +706,9 @@ class Bridge:
             return None
         stats = leg.stats
         answer = leg.answer
+        codec = answer.codec.name.lower() if answer else ("opus" if leg.kind == "web" else None)
         audio_rx = Group((
-            ("codec", answer.codec.name.lower() if answer else None),
+            ("codec", codec),
             ("packetsReceived", stats.packets_rx if stats else 0),
             ("packetsLost", stats.packets_lost if stats else 0),
             ("packetLossPercentage", round(100.0 * stats.packets_lost / max(1, stats.packets_rx + stats.packets_lost), 2) if stats else 0),
@@ -650,7 +716,7 @@ class Bridge:
             ("bitRate", leg.bitrate_rx),
         ))
         audio_tx = Group((
-            ("codec", answer.codec.name.lower() if answer else None),
+            ("codec", codec),
             ("packetsSent", stats.packets_tx if stats else 0),
             ("bitRate", leg.bitrate_tx),
         ))
@@ -659,8 +725,9 @@ class Bridge:
             ("durationSeconds", leg.duration_seconds),
             ("direction", leg.direction),
             ("sipCallId", leg.sip_call_id),
-            ("remoteAddress", f"{answer.remote[0]}:{answer.remote[1]}" if answer else None),
-            ("encrypted", bool(answer and answer.local_crypto)),
+            ("remoteAddress", f"{answer.remote[0]}:{answer.remote[1]}" if answer else leg.remote_address),
+            # Browser legs are always DTLS-SRTP.
+            ("encrypted", bool(answer and answer.local_crypto) or leg.kind == "web"),
             ("activeSpeaker", bool(leg.call and leg.call.active_speaker == leg.id)),
             ("rxAudio", audio_rx),
             ("txAudio", audio_tx),
@@ -693,9 +760,13 @@ class Bridge:
                 return
             if "rxAudioMute" in values:
                 leg.rx_mute = bool(values["rxAudioMute"])
+                if leg.listener is not None:
+                    leg.listener.host_mute(leg.rx_mute)
             if "txAudioMute" in values:
                 leg.tx_mute = bool(values["txAudioMute"])
             await self._push_mute(leg)
+            if leg.call is not None:
+                self.call_changed(leg.call)
         self._threadsafe(go)
 
     def api_call_created(self, call_id: str, values: dict[str, Any]) -> None:

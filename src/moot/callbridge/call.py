@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from moot.media.pool import LegStats
     from moot.sip.dialog import Dialog
     from moot.sip.sdp import AudioAnswer, SessionDescription
     from moot.sip.session_timer import SessionRefresher
+
+
+class LegListener(Protocol):
+    """Who hears about a leg besides SIP: the web bridge's session of a browser leg."""
+
+    def leg_ended(self, reason: str) -> None: ...
+    def call_changed(self, call: LiveCall) -> None: ...
+    def host_mute(self, audio: bool) -> None: ...
 
 
 @dataclass
@@ -39,7 +47,8 @@ class LiveCall:
 
 @dataclass
 class LiveLeg:
-    """One SIP connection: in an IVR dialogue, in a call, or being dialled."""
+    """One participant's connection: a SIP dialog (in an IVR dialogue, in a call, or being
+    dialled) or a browser's WebRTC session through the web bridge (``kind == "web"``)."""
 
     id: str
     participant_id: str
@@ -74,6 +83,15 @@ class LiveLeg:
     stats_time: float | None = None
     bitrate_rx: int = 0
     bitrate_tx: int = 0
+    kind: str = "sip"  # "sip" | "web"
+    #: The web bridge session of a browser leg (told when the leg ends or the call changes).
+    listener: LegListener | None = None
+    #: The participant muted their own microphone / camera (web app buttons).
+    self_audio_muted: bool = False
+    self_video_muted: bool = False
+    user_jid: str | None = None
+    #: Where a browser leg's signalling comes from (SIP legs show their SDP's address).
+    remote_address: str | None = None
 
     @property
     def duration_seconds(self) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moot.api.objects.leg_settings import LEG_SETTINGS
-from moot.api.objects.profiles import CALL_LEG_PROFILE, CALL_PROFILE
+from moot.api.objects.profiles import CALL_LEG_PROFILE, CALL_PROFILE, WEB_BRIDGE_PROFILE
 from moot.api.objects.system import SYSTEM_PROFILES
 from moot.api.objects.tenants import TENANT
 from moot.db.apistore import Txn
@@ -65,3 +65,15 @@ def effective(txn: Txn, space: dict[str, Any] | None, access_method: dict[str, A
     call_names = tuple(f.name for f in CALL_PROFILE.fields)
     call = _merge(txn, CALL_PROFILE, _chain(txn, [space, tenant], "callProfile"), call_names)
     return EffectiveProfiles(leg, call)
+
+
+def web_bridge(txn: Txn, space: dict[str, Any] | None) -> dict[str, Any]:
+    """The web bridge profile settings in force for a space: its tenant's, then the system's,
+    then the declared defaults (``allowPasscodes``, ``allowSecrets``, ...)."""
+    tenant = txn.get(TENANT, space["tenant"]) if space and space.get("tenant") else None
+    names = tuple(f.name for f in WEB_BRIDGE_PROFILE.fields)
+    merged = _merge(txn, WEB_BRIDGE_PROFILE, _chain(txn, [tenant], "webBridgeProfile"), names)
+    for field in WEB_BRIDGE_PROFILE.fields:
+        if field.name not in merged and field.default is not None:
+            merged[field.name] = field.default
+    return merged

@@ -17,7 +17,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from moot.api.objects.common import URI_NAMESPACE
+from moot.api.objects.common import CALL_ID_NAMESPACE, URI_NAMESPACE
 from moot.api.objects.cospaces import ACCESS_METHOD, COSPACE
 from moot.api.objects.dialplans import (
     FORWARDING_DIAL_PLAN_RULE as FORWARDING_RULE,
@@ -161,3 +161,23 @@ def outbound_routes(txn: Txn, domain: str) -> list[OutboundRoute]:
             continue_on_failure=rule.get("failureAction") == "continue",
         ))
     return routes
+
+
+def space_of(txn: Txn, owner: tuple[str, str] | None) -> SpaceTarget | None:
+    """The space (and access method) owning a unique value (a call ID, a URI)."""
+    if owner is None:
+        return None
+    kind, oid = owner
+    if kind == COSPACE.name:
+        space = txn.get(COSPACE, oid)
+        return SpaceTarget(space) if space else None
+    if kind == ACCESS_METHOD.name:
+        method = txn.get(ACCESS_METHOD, oid)
+        space = txn.get(COSPACE, method["parent_id"]) if method and method.get("parent_id") else None
+        return SpaceTarget(space, method) if space and method else None
+    return None
+
+
+def by_call_id(txn: Txn, digits: str) -> SpaceTarget | None:
+    """The space a call ID (keyed in the IVR, or typed in the web app) names."""
+    return space_of(txn, txn.owner_of(CALL_ID_NAMESPACE, digits))

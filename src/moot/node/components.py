@@ -12,5 +12,6 @@ def build_components(node: NodeContext) -> list[Component]:
     from moot.scheduler.component import Scheduler
     from moot.turn.component import TurnServer
     from moot.webadmin.server import WebAdmin
+    from moot.webbridge.component import WebBridge
 
-    return [MmpSshServer(node), WebAdmin(node), CallBridge(node), Scheduler(node), TurnServer(node)]
+    return [MmpSshServer(node), WebAdmin(node), CallBridge(node), WebBridge(node), Scheduler(node), TurnServer(node)]

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -70,47 +70,49 @@ async def peek_first_byte(sock: socket.socket) -> bytes:
 
 
 class HttpsOnlySite:
-    """Serves an aiohttp application over TLS on one port; plain HTTP is only redirected."""
+    """Serves an aiohttp application over TLS on one or more ports; plain HTTP is only redirected."""
 
-    def __init__(self, app: web.Application, address: str, port: int, context: ssl.SSLContext,
+    def __init__(self, app: web.Application, endpoints: Sequence[tuple[str, int]], context: ssl.SSLContext,
                  *, redirect: bool, hint: str, name: str) -> None:
         self.app = app
-        self.address = address
-        self.port = port
+        self.endpoints = list(endpoints)
         self.context = context
         self.redirect = redirect
         self.hint = hint
         self.name = name
-        self._https = plainhttp.HttpsAddress(f"[{address}]" if ":" in address else address, port)
         self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
-        self._accepting: asyncio.Task[None] | None = None
+        self._socks: list[socket.socket] = []
+        self._accepting: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def listener(self) -> str:
-        return f"https {show_address(self.address, self.port)}"
+    def listeners(self) -> list[str]:
+        return [f"https {show_address(address, port)}" for address, port in self.endpoints]
 
     async def start(self) -> None:
         runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        try:
-            self._sock = bind_listener(self.address, self.port, self.hint)
-        except OSError:
-            await runner.cleanup()
-            raise
         self._runner = runner
-        self._accepting = asyncio.create_task(self._accept_loop(self._sock))
+        try:
+            for address, port in self.endpoints:
+                self._socks.append(bind_listener(address, port, self.hint))
+        except OSError:
+            await self.stop()
+            raise
+        for sock, (address, port) in zip(self._socks, self.endpoints, strict=True):
+            https = plainhttp.HttpsAddress(f"[{address}]" if ":" in address else address, port)
+            self._accepting.append(asyncio.create_task(self._accept_loop(sock, https)))
 
     async def stop(self) -> None:
-        if self._accepting is not None:
-            # Before the socket closes, so that the event loop stops watching it first.
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        # The accept loops end before their sockets close, so that the event loop stops
+        # watching them first.
+        for task in self._accepting:
+            task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
+        self._accepting = []
+        for sock in self._socks:
+            sock.close()
+        self._socks = []
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -124,7 +126,7 @@ class HttpsOnlySite:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
+    async def _accept_loop(self, listener: socket.socket, https: plainhttp.HttpsAddress) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -135,9 +137,9 @@ class HttpsOnlySite:
                 await asyncio.sleep(0.5)
                 continue
             conn.setblocking(False)
-            self._spawn(self._dispatch(conn))
+            self._spawn(self._dispatch(conn, https))
 
-    async def _dispatch(self, conn: socket.socket) -> None:
+    async def _dispatch(self, conn: socket.socket, https: plainhttp.HttpsAddress) -> None:
         handed_over = False
         try:
             first = await asyncio.wait_for(peek_first_byte(conn), FIRST_BYTE_TIMEOUT)
@@ -150,7 +152,7 @@ class HttpsOnlySite:
                     ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
                 )
             else:
-                await plainhttp.answer(conn, self._https, self.redirect)
+                await plainhttp.answer(conn, https, self.redirect)
             handed_over = True
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             log.debug("%s: connection dropped: %s", self.name, exc)

@@ -64,6 +64,13 @@ CALLBRIDGE_SIP_PORTS: Setting[dict[str, int]] = Setting(
     "callbridge.sip_ports", {"udp": 5060, "tcp": 5060, "tls": 5061}
 )
 
+# Web Bridge 3 (the web app and browsers' WebRTC legs). On by default in a combined server,
+# on interface a, port 9443 (operator contract); the guide's 443 works where it may bind.
+WEBBRIDGE_ENABLED: Setting[bool] = Setting("webbridge.enabled", True)
+WEBBRIDGE_LISTEN: Setting[list[dict[str, Any]]] = Setting("webbridge.listen", [listener("a", 9443)])
+WEBBRIDGE_CERTS: Setting[dict[str, Any] | None] = Setting("webbridge.certs", None)
+WEBBRIDGE_HTTP_REDIRECT: Setting[bool] = Setting("webbridge.http_redirect", False)
+
 # The cluster database: empty for the embedded SQLite file in the data dir,
 # else an SQLAlchemy URL (postgresql+psycopg://user@host/db) shared by the cluster.
 DATABASE_URL: Setting[str] = Setting("database.url", "")

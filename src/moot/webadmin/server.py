@@ -68,12 +68,12 @@ class WebAdmin(Component):
         app = build_app(self.node, self.sessions)
         self._api = apimount.ApiMount(self.node)
         self._api.mount(app)
-        site = HttpsOnlySite(app, address, port, context, redirect=redirect,
+        site = HttpsOnlySite(app, [(address, port)], context, redirect=redirect,
                              hint="webadmin listen <if> <port>", name="web admin")
         await site.start()
         self._site = site
         self._sweeper = asyncio.create_task(self._sweep_loop())
-        self.listeners = [site.listener]
+        self.listeners = site.listeners
         self.detail = files.describe() + ("; plain HTTP redirected" if redirect else "")
 
     async def stop(self) -> None:

@@ -2,7 +2,9 @@
 
 In the product users come only from LDAP synchronisation and the API lists
 them read-only. Moot also accepts POST/PUT/DELETE on ``/users`` — an
-extension for admin tooling and tests, until LDAP import arrives.
+extension for admin tooling and tests, until LDAP import arrives — and a
+write-only ``password`` (another extension, in place of the LDAP bind): the web
+app's sign-in checks it. It is stored as an argon2 hash and never returned.
 """
 
 from __future__ import annotations
@@ -10,14 +12,30 @@ from __future__ import annotations
 from typing import Any
 
 from moot.api.hooks import Hooks
-from moot.api.model import SEARCH, TENANT_FILTER, Field, Filter, FilterOp, ObjectType, Text, ref
+from moot.api.model import (
+    SEARCH,
+    TENANT_FILTER,
+    Access,
+    Field,
+    Filter,
+    FilterOp,
+    ObjectType,
+    Text,
+    ref,
+)
 from moot.db.apistore import Cond, Txn
+from moot.node.accounts import hash_password
 
 #: How many rows one internal lookup reads at most (memberships of one user).
 LOOKUP_LIMIT = 1_000_000
 
 
 class UserHooks(Hooks):
+    def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None,
+                actions: dict[str, Any]) -> None:
+        if values.get("password"):
+            values["password"] = hash_password(values["password"])
+
     def before_delete(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
         # A deleted user is no longer a member of any space.
         from moot.api.objects.cospace_users import COSPACE_USER
@@ -27,8 +45,8 @@ class UserHooks(Hooks):
             txn.delete(COSPACE_USER, row["id"])
 
 
-def find_user_by_jid(txn: Txn, jid: str) -> dict[str, Any] | None:
-    _, rows = txn.list(USER, None, [Cond("eq", "userJid", jid)], 0, 1, ["userJid", "tenant"])
+def find_user_by_jid(txn: Txn, jid: str, fields: tuple[str, ...] = ("userJid", "tenant")) -> dict[str, Any] | None:
+    _, rows = txn.list(USER, None, [Cond("eq", "userJid", jid)], 0, 1, list(fields))
     return rows[0] if rows else None
 
 
@@ -44,6 +62,7 @@ USER = ObjectType(
         Field("tenant", ref("tenant"), listed=True),
         Field("userProfile", ref("userProfile")),
         Field("cdrTag", Text(max_length=100)),
+        Field("password", Text(max_length=256), access=Access.WRITE_ONLY),
     ),
     filters=(
         SEARCH,

@@ -13,4 +13,5 @@ from moot.mmp.commands import (  # noqa: F401
     turn,
     user,
     webadmin,
+    webbridge,
 )

@@ -11,6 +11,7 @@ from moot.node.settings import (
     CALLBRIDGE_SIP_PORTS,
     MMP_LISTEN,
     WEBADMIN_LISTEN,
+    WEBBRIDGE_LISTEN,
     Setting,
 )
 
@@ -96,6 +97,7 @@ def check_port_free(ctx: Context, iface: str, port: int, asking: str) -> None:
         ("mmp", "the MMP's SSH listener", config.get(MMP_LISTEN)),
         ("webadmin", "the web admin", config.get(WEBADMIN_LISTEN)),
         ("scheduler", "the scheduler", config.get(SCHEDULER_LISTEN)),
+        *(("webbridge", "the web bridge", where) for where in config.get(WEBBRIDGE_LISTEN)),
     ]
     taken = next(
         (title for name, title, where in listeners

@@ -1,0 +1,70 @@
+"""What the web bridge's handlers share: the database, the call bridge, limits, sign-ins."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from moot.callbridge import profiles
+from moot.webbridge import access
+from moot.webbridge.access import AccessDenied, Meeting
+from moot.webbridge.ratelimit import RateLimiter
+from moot.webbridge.signalling import Join
+from moot.webbridge.signin import SignedIn, SignIns, authenticate, my_spaces
+
+if TYPE_CHECKING:
+    from moot.callbridge.bridge import Bridge
+    from moot.db.apistore import ApiStore
+    from moot.webbridge.session import WebSession
+
+
+class WebBridgeService:
+    def __init__(self, store: ApiStore, bridge: Callable[[], Bridge | None], public_url: str) -> None:
+        self.store = store
+        self.bridge = bridge
+        self.public_url = public_url.rstrip("/")
+        self.limiter = RateLimiter()
+        self.signins = SignIns()
+        self.sessions: set[WebSession] = set()
+
+    def join_url(self, holder: dict[str, Any]) -> str | None:
+        """``https://<web bridge>/meeting/<callId>?secret=<secret>`` for a space or access method."""
+        if not holder.get("callId"):
+            return None
+        url = f"{self.public_url}/meeting/{quote(str(holder['callId']))}"
+        return f"{url}?secret={quote(str(holder['secret']))}" if holder.get("secret") else url
+
+    async def lookup(self, meeting_id: str) -> Meeting:
+        def find() -> Meeting:
+            with self.store.reader() as txn:
+                return access.find_meeting(txn, meeting_id)
+        return await asyncio.to_thread(find)
+
+    async def admit(self, join: Join, *, signed_in: bool) -> Meeting:
+        """The meeting a ``join`` may enter, or :class:`AccessDenied`."""
+        bridge = self.bridge()
+
+        def check() -> Meeting:
+            with self.store.reader() as txn:
+                meeting = access.find_meeting(txn, join.meeting_id)
+                access.check_entry(meeting, passcode=join.passcode, secret=join.secret, signed_in=signed_in)
+                running = bridge.by_space.get(meeting.target.space["id"]) if bridge is not None else None
+                call_profile = profiles.effective(txn, meeting.target.space, meeting.target.access_method).call
+                if access.call_locked(txn, running.id if running else None, bool(call_profile.get("locked"))):
+                    raise AccessDenied("meetingLocked", "The meeting is locked; nobody new can join right now.")
+                return meeting
+        return await asyncio.to_thread(check)
+
+    async def sign_in(self, username: str, password: str) -> SignedIn | None:
+        def check() -> SignedIn | None:
+            with self.store.reader() as txn:
+                return authenticate(txn, username, password)
+        return await asyncio.to_thread(check)
+
+    async def spaces_of(self, who: SignedIn) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            with self.store.reader() as txn:
+                return my_spaces(txn, who, self.join_url)
+        return await asyncio.to_thread(read)

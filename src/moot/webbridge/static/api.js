@@ -1,0 +1,61 @@
+// HTTP API of the web bridge (see the protocol notes): small JSON calls, one error type.
+
+export class ApiError extends Error {
+  /**
+   * @param {string} code protocol error code, or "network" when the server was unreachable
+   * @param {string} message server text for a person (may be empty)
+   * @param {number} status HTTP status (0 when unreachable)
+   * @param {number|null} retryAfter seconds to wait, for rateLimited
+   */
+  constructor(code, message, status, retryAfter = null) {
+    super(message || code);
+    this.code = code;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError('network', '', 0);
+  }
+  let data = {};
+  try {
+    data = await response.json();
+  } catch {
+    // A proxy error page or an empty body: fall back to the status code below.
+  }
+  if (!response.ok) {
+    const retryAfter = Number(data.retryAfter ?? response.headers.get('Retry-After')) || null;
+    throw new ApiError(data.error || `http${response.status}`, data.message || '', response.status, retryAfter);
+  }
+  return data;
+}
+
+/** Look a meeting up before joining: {meetingId, name, passcodeRequired, guestsAllowed}. */
+export function lookUpMeeting(meetingId, secret) {
+  const body = { meetingId };
+  if (secret) body.secret = secret;
+  return request('POST', '/api/meeting', body);
+}
+
+export function signIn(username, password) {
+  return request('POST', '/api/signin', { username, password });
+}
+
+export function signOut() {
+  return request('POST', '/api/signout', {});
+}
+
+/** The signed-in user and their spaces; rejects with code "notSignedIn" otherwise. */
+export function fetchMe() {
+  return request('GET', '/api/me');
+}

@@ -1,0 +1,240 @@
+"""The web bridge against a running node, with synthetic aiortc browsers (tests/webrtc_client.py).
+
+Real parts: the node (``moot serve``), its HTTPS web bridge, aiortc peers doing ICE,
+DTLS-SRTP and Opus on loopback, the REST API. What is checked is what a browser hears
+(FFT of the decoded audio) and what the API shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.callbridge_api import Api, api_fixture, until
+from tests.helpers import RunningNode
+from tests.webrtc_client import JoinRefused, WebClient, tone_level_db
+
+__all__ = ["api_fixture"]
+
+pytestmark = pytest.mark.slow
+
+
+def base(node: RunningNode) -> str:
+    return f"https://127.0.0.1:{node.ports.webbridge}"
+
+
+async def web_legs(api: Api) -> list[ET.Element]:
+    return [leg for leg in (await api.get("/callLegs")).iter("callLeg")]
+
+
+async def space(api: Api, name: str, call_id: str, passcode: str | None = "2468") -> str:
+    form = {"name": name, "uri": name.lower().replace(" ", ""), "callId": call_id}
+    if passcode:
+        form["passcode"] = passcode
+    return await api.post("/coSpaces", **form)
+
+
+def heard(client: WebClient, freq: float, since: float, until_: float) -> float:
+    samples, rate = client.received_audio(since=since, until=until_)
+    assert samples.size > rate // 2, f"{client!r} received {samples.size} samples"
+    return tone_level_db(samples, rate, freq)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[WebClient]]:
+    made: list[WebClient] = []
+    yield made
+    await asyncio.gather(*(c.close() for c in made), return_exceptions=True)
+
+
+async def test_two_browsers_hear_each_other_and_the_api_controls_them(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    space_id = await space(api, "Web room", "700100")
+    alice = WebClient(base(node), tone_hz=500.0, name="Alice")
+    bob = WebClient(base(node), tone_hz=900.0, name="Bob")
+    clients += [alice, bob]
+    for c in (alice, bob):
+        await c.connect()
+    joined_a = await alice.join("700100", passcode="2468")
+    joined_b = await bob.join("700100", passcode="2468", name="Bob")
+    assert joined_a.meeting_name == "Web room"
+    assert joined_a.call_id == joined_b.call_id
+    # The API sees one call in the space with two legs of type "acano" (the product's web app legs).
+    legs = await until(lambda: _legs_named(api, {"Alice", "Bob"}), "two web legs in the API")
+    call = await api.get(f"/calls/{joined_a.call_id}")
+    assert call.findtext("coSpace") == space_id
+    leg_a = await api.get(f"/callLegs/{joined_a.leg_id}")
+    assert leg_a.findtext("type") == "acano"
+    assert leg_a.findtext("status/encrypted") == "true"
+    assert len(legs) == 2
+    await asyncio.sleep(3.0)
+    now = time.monotonic()
+    # Each hears the other and not itself.
+    assert heard(alice, 900.0, now - 2.0, now) > -30.0
+    assert heard(alice, 500.0, now - 2.0, now) < -50.0
+    assert heard(bob, 500.0, now - 2.0, now) > -30.0
+    assert heard(bob, 900.0, now - 2.0, now) < -50.0
+    # The participant list names both, and Bob's own entry is marked.
+    plist = bob.participants
+    assert {p["name"] for p in plist} == {"Alice", "Bob"}
+    assert [p["name"] for p in plist if p["self"]] == ["Bob"]
+    detail = await api.get(f"/callLegs/{joined_a.leg_id}")
+    assert int(detail.findtext("status/rxAudio/packetsReceived") or 0) > 50
+    status = await api.get("/system/status")
+    assert status.findtext("callLegsActive") == "2"
+    # The API mutes Alice: Bob stops hearing 500 Hz, Alice's app is told.
+    await api.put(f"/callLegs/{joined_a.leg_id}", rxAudioMute="true")
+    message = await alice.next_message("hostMute")
+    assert message["audio"] is True
+    await asyncio.sleep(2.5)
+    now = time.monotonic()
+    assert heard(bob, 500.0, now - 1.5, now) < -50.0
+    # The API removes Bob: his app hears why, his leg is gone.
+    await api.delete(f"/callLegs/{joined_b.leg_id}")
+    ended = await bob.next_message("ended")
+    assert "removed" in ended["reason"]
+    await until(lambda: _legs_named(api, {"Alice"}), "only Alice left")
+    # Alice leaves: the call ends.
+    assert (await alice.leave())["type"] == "ended"
+    await until(lambda: _no_calls(api), "the call ends when the last browser leaves")
+
+
+async def _legs_named(api: Api, names: set[str]) -> list[ET.Element] | None:
+    legs = await web_legs(api)
+    return legs if {leg.findtext("name") for leg in legs} == names and len(legs) == len(names) else None
+
+
+async def _syslog_says(node: RunningNode, text: str) -> str | None:
+    path = node.datadir.syslog
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    return next((line for line in lines if text in line), None)
+
+
+async def _no_calls(api: Api) -> bool:
+    return (await api.get("/calls")).get("total") == "0"
+
+
+async def test_wrong_passcode_unknown_meeting_link_and_retry_on_one_socket(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    space_id = await space(api, "Linked room", "700200")
+    secret = (await api.get(f"/coSpaces/{space_id}")).findtext("secret")
+    assert secret
+    c = WebClient(base(node), tone_hz=600.0, name="Carol")
+    clients.append(c)
+    await c.connect()
+    for meeting, passcode, code in (("999999999", "1", "unknownMeeting"), ("700200", None, "passcodeRequired"),
+                                    ("700200", "1111", "wrongPasscode")):
+        with pytest.raises(JoinRefused) as refused:
+            await c.join(meeting, passcode=passcode)
+        assert refused.value.code == code
+        assert not refused.value.fatal
+    with pytest.raises(JoinRefused) as refused:
+        await c.join("700200", secret="not-the-secret")
+    assert refused.value.code == "unknownMeeting"
+    # The join link's secret needs no passcode; the same socket joins after the refusals.
+    joined = await c.join("700200", secret=secret)
+    assert joined.meeting_name == "Linked room"
+    assert (await c.leave())["type"] == "ended"
+
+
+async def test_meeting_info_and_bad_http_requests(node: RunningNode, api: Api) -> None:
+    await space(api, "Info room", "700300")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http:
+        url = base(node)
+        async with http.post(f"{url}/api/meeting", json={"meetingId": "700300"}) as resp:
+            assert resp.status == 200
+            info = await resp.json()
+        assert info == {"meetingId": "700300", "name": "Info room", "passcodeRequired": True, "guestsAllowed": True}
+        async with http.post(f"{url}/api/meeting", data=b"{not json") as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"] == "badRequest"
+        async with http.post(f"{url}/api/meeting", json={"meetingId": 5}) as resp:
+            assert resp.status == 400
+        async with http.get(f"{url}/meeting/700300?secret=x") as resp:
+            assert resp.status == 200
+            assert "text/html" in resp.headers["Content-Type"]
+            assert resp.headers["Referrer-Policy"] == "no-referrer"
+        async with http.get(f"{url}/static/../../component.py") as resp:
+            assert resp.status in (403, 404)
+        # A page of another site may not open the signalling socket.
+        async with http.get(f"{url}/ws", headers={"Origin": "https://evil.example"}) as resp:
+            assert resp.status == 403
+
+
+async def test_bad_signalling_is_refused_and_leaks_nothing(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    await space(api, "Bad room", "700400", passcode=None)
+    cases: list[tuple[str | bytes, str]] = [
+        ("{not json", "badMessage"),
+        (json.dumps({"type": "mute", "audio": True}), "badMessage"),  # before join
+        (json.dumps({"type": "teleport"}), "badMessage"),
+        (json.dumps({"type": "join", "meetingId": 7, "sdp": ""}), "badMessage"),
+        ("x" * (70 * 1024), "messageTooLarge"),
+    ]
+    for raw, code in cases:
+        c = WebClient(base(node), tone_hz=None)
+        clients.append(c)
+        await c.connect()
+        await c.send_raw(raw)
+        error = await c.next_message("error")
+        assert error["code"] == code and error["fatal"] is True, error
+    # SDP without audio is refused, and the socket stays usable.
+    c = WebClient(base(node), tone_hz=None, name="Dave")
+    clients.append(c)
+    await c.connect()
+    await c.send_raw(json.dumps({"type": "join", "meetingId": "700400", "name": "Dave",
+                                 "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}))
+    error = await c.next_message("error")
+    assert error["code"] == "badSdp" and error["fatal"] is False
+    await c.join("700400")
+    await c.leave()
+    await until(lambda: _no_calls(api), "no call left behind")
+    assert not await web_legs(api)
+
+
+async def test_guessing_passcodes_is_rate_limited_and_logged(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    await space(api, "Guarded room", "700500", passcode="97531")
+    c = WebClient(base(node), tone_hz=None, name="Mallory")
+    clients.append(c)
+    await c.connect()
+    codes = []
+    for guess in range(14):
+        with pytest.raises(JoinRefused) as refused:
+            await c.join("700500", passcode=f"{guess:05d}")
+        codes.append(refused.value.code)
+    assert codes[:10] == ["wrongPasscode"] * 10
+    assert codes[-1] == "rateLimited"
+    # Even the right passcode waits now.
+    with pytest.raises(JoinRefused) as refused:
+        await c.join("700500", passcode="97531")
+    assert refused.value.code == "rateLimited" and (refused.value.retry_after or 0) > 0
+    log = await until(lambda: _syslog_says(node, "refused for 30 s after more than 10 failed attempts"),
+                      "the block in the syslog", timeout=5.0)
+    assert "127.0.0.1" in log
+    assert not await web_legs(api)
+
+
+async def test_a_browser_that_vanishes_is_removed_within_5_seconds(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    await space(api, "Gone room", "700600", passcode=None)
+    c = WebClient(base(node), tone_hz=440.0, name="Erin")
+    clients.append(c)
+    await c.connect()
+    await c.join("700600")
+    await until(lambda: _legs_named(api, {"Erin"}), "Erin's leg")
+    closed = time.monotonic()
+    await c.close()  # the tab closes: no leave
+    await until(lambda: _no_calls(api), "the leg goes when the tab closes", timeout=5.0)
+    assert time.monotonic() - closed < 5.0
