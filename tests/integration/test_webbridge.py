@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.callbridge_api import Api, api_fixture, until
-from tests.helpers import RunningNode
+from tests.helpers import ROOT, RunningNode
 from tests.webrtc_client import JoinRefused, WebClient, tone_level_db
 
 __all__ = ["api_fixture"]
@@ -238,3 +241,157 @@ async def test_a_browser_that_vanishes_is_removed_within_5_seconds(
     await c.close()  # the tab closes: no leave
     await until(lambda: _no_calls(api), "the leg goes when the tab closes", timeout=5.0)
     assert time.monotonic() - closed < 5.0
+
+
+async def _offer() -> tuple[Any, str]:
+    """A real browser-like offer (audio sendrecv) from an aiortc peer that is then left alone."""
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTransceiver("audio", direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc, pc.localDescription.sdp
+
+
+async def test_signed_in_user_sees_their_spaces_and_joins_by_name(node: RunningNode, api: Api) -> None:
+    user = await api.post("/users", userJid="alice@example.com", name="Alice Example", password="Wonder-land-7")
+    owned = await space(api, "Alice's room", "700700")
+    await api.put(f"/coSpaces/{owned}", ownerId=user)
+    # The password is never shown by the API.
+    shown = await api.get(f"/users/{user}")
+    assert shown.find("password") is None
+    url = base(node)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False),
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        async with http.get(f"{url}/api/me") as resp:
+            assert await resp.json() == {"signedIn": False}
+        async with http.post(f"{url}/api/signin", json={"username": "alice@example.com", "password": "nope"}) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"] == "badCredentials"
+        async with http.post(f"{url}/api/signin", json={"username": "bob@example.com", "password": "nope"}) as resp:
+            assert resp.status == 401  # unknown users look the same as wrong passwords
+        async with http.post(f"{url}/api/signin",
+                             json={"username": "alice@example.com", "password": "Wonder-land-7"}) as resp:
+            assert resp.status == 200
+            cookie = resp.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
+        async with http.get(f"{url}/api/me") as resp:
+            me = await resp.json()
+        assert me["name"] == "Alice Example"
+        [mine] = me["spaces"]
+        assert mine["callId"] == "700700" and mine["passcode"] == "2468"
+        assert mine["joinUrl"].startswith(f"{url}/meeting/700700?secret=")
+        # Signed in, the join needs no name: the user's own is used.
+        pc, sdp = await _offer()
+        try:
+            async with http.ws_connect(f"wss://127.0.0.1:{node.ports.webbridge}/ws", ssl=False) as ws:
+                await ws.send_json({"type": "join", "meetingId": "700700", "passcode": "2468", "sdp": sdp})
+                joined = await ws.receive_json(timeout=10)
+                assert joined["type"] == "joined", joined
+                listing = await ws.receive_json(timeout=5)
+                assert [p["name"] for p in listing["participants"]] == ["Alice Example"]
+                participant = await until(lambda: _participant(api, joined["participantId"]), "the participant")
+                assert participant.findtext("userJid") == "alice@example.com"
+        finally:
+            await pc.close()
+        async with http.post(f"{url}/api/signout") as resp:
+            assert resp.status == 200
+        async with http.get(f"{url}/api/me") as resp:
+            assert (await resp.json())["signedIn"] is False
+    await until(lambda: _no_calls(api), "the call ends with the socket")
+
+
+async def _participant(api: Api, pid: str) -> ET.Element | None:
+    rows = [p for p in (await api.get("/participants")).iter("participant") if p.get("id") == pid]
+    return await api.get(f"/participants/{pid}") if rows else None
+
+
+async def test_ice_that_never_connects_ends_the_leg(node: RunningNode, api: Api) -> None:
+    await space(api, "Silent room", "700800", passcode=None)
+    pc, sdp = await _offer()
+    await pc.close()  # nobody will ever answer the server's connectivity checks
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False)) as http, \
+            http.ws_connect(f"wss://127.0.0.1:{node.ports.webbridge}/ws", ssl=False) as ws:
+        await ws.send_json({"type": "join", "meetingId": "700800", "name": "Ghost", "sdp": sdp})
+        messages = []
+        started = time.monotonic()
+        while True:
+            msg = await ws.receive(timeout=20)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            messages.append(json.loads(msg.data))
+        waited = time.monotonic() - started
+    assert messages[0]["type"] == "joined"
+    failure = messages[-1]
+    assert failure["type"] == "error" and failure["code"] == "mediaFailed" and failure["fatal"], messages
+    assert 8.0 < waited < 15.0
+    await until(lambda: _no_calls(api), "no call left behind")
+
+
+async def test_full_locked_and_members_only_meetings(node: RunningNode, api: Api, clients: list[WebClient]) -> None:
+    profile = await api.post("/callProfiles", participantLimit="1")
+    room = await space(api, "Small room", "700900", passcode=None)
+    await api.put(f"/coSpaces/{room}", callProfile=profile)
+    first = WebClient(base(node), tone_hz=None, name="First")
+    second = WebClient(base(node), tone_hz=None, name="Second")
+    clients += [first, second]
+    await first.connect()
+    await second.connect()
+    await first.join("700900")
+    with pytest.raises(JoinRefused) as refused:
+        await second.join("700900")
+    assert refused.value.code == "meetingFull"
+    # Locked from the API: nobody new gets in, although there is room.
+    await space(api, "Open room", "700950", passcode=None)
+    host = WebClient(base(node), tone_hz=None, name="Host")
+    clients.append(host)
+    await host.connect()
+    joined = await host.join("700950")
+    await until(lambda: _legs_named(api, {"First", "Host"}), "both legs in the API")
+    await api.put(f"/calls/{joined.call_id}", locked="true")
+    with pytest.raises(JoinRefused) as refused:
+        await second.join("700950")
+    assert refused.value.code == "meetingLocked"
+    await api.put(f"/calls/{joined.call_id}", locked="false")
+    await second.join("700950")
+    # A web bridge profile without guests: a guest cannot join another space.
+    wbp = await api.post("/webBridgeProfiles", name="members", allowUnauthenticatedGuests="false")
+    await api.put("/system/profiles", webBridgeProfile=wbp)
+    await space(api, "Members room", "701000", passcode=None)
+    third = WebClient(base(node), tone_hz=None, name="Third")
+    clients.append(third)
+    await third.connect()
+    with pytest.raises(JoinRefused) as refused:
+        await third.join("701000")
+    assert refused.value.code == "guestsNotAllowed"
+
+
+async def test_a_frozen_browser_is_removed_within_5_seconds(node: RunningNode, api: Api, tmp_path: Any) -> None:
+    """The network goes away (the process stops answering, no FIN, no RST): heartbeat + media timeout."""
+    await space(api, "Frozen room", "701100", passcode=None)
+    script = (
+        "import asyncio, sys\n"
+        "from tests.webrtc_client import WebClient\n"
+        "async def main():\n"
+        f"    c = WebClient('{base(node)}', tone_hz=300.0, name='Frozen')\n"
+        "    await c.connect()\n"
+        "    await c.join('701100')\n"
+        "    print('joined', flush=True)\n"
+        "    await asyncio.sleep(120)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=str(ROOT),
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line.strip() == b"joined"
+        await until(lambda: _legs_named(api, {"Frozen"}), "the frozen browser's leg")
+        proc.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        await until(lambda: _no_calls(api), "the leg of a browser that stopped answering", timeout=8.0)
+        assert time.monotonic() - stopped < 5.5
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        await proc.wait()

@@ -133,8 +133,10 @@ async def me(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     who = service.signins.get(request.cookies.get(COOKIE))
     if who is None:
-        return problem(401, "notSignedIn", "You are not signed in.")
-    return web.json_response({"name": who.name, "userJid": who.user_jid, "spaces": await service.spaces_of(who)})
+        # 200, not 401: the web app asks on every visit, and browsers log a 401 as an error.
+        return web.json_response({"signedIn": False})
+    return web.json_response({"signedIn": True, "name": who.name, "userJid": who.user_jid,
+                              "spaces": await service.spaces_of(who)})
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

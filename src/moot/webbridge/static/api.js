@@ -56,6 +56,9 @@ export function signOut() {
 }
 
 /** The signed-in user and their spaces; rejects with code "notSignedIn" otherwise. */
-export function fetchMe() {
-  return request('GET', '/api/me');
+export async function fetchMe() {
+  // 200 either way (a 401 would be logged as an error by the browser on every visit).
+  const me = await request('GET', '/api/me');
+  if (!me.signedIn) throw new ApiError('notSignedIn', '', 200);
+  return me;
 }

@@ -276,8 +276,9 @@ function spaceItem(space) {
     type: 'button', class: 'icon-btn copy-btn', 'aria-label': `Copy join link for ${name}`, title: 'Copy join link',
     onclick: () => copyJoinLink(space.joinUrl, copyButton),
   }, icon('copy'));
+  const absoluteUrl = space.joinUrl ? new URL(space.joinUrl, location.href).href : '';
   const joinLink = space.joinUrl
-    ? el('span', { class: 'link-row' }, el('a', { href: space.joinUrl, class: 'join-link', text: space.joinUrl }), copyButton)
+    ? el('span', { class: 'link-row' }, el('a', { href: absoluteUrl, class: 'join-link', text: absoluteUrl }), copyButton)
     : el('span', { class: 'muted', text: 'None' });
   return el('li', { class: 'space', 'data-call-id': space.callId },
     el('div', { class: 'space-head' },
@@ -380,11 +381,19 @@ async function enterDevices() {
   if (!app.media.hasMediaDevices) {
     warnings.push("This browser can't use a microphone or camera here. You can still listen.");
   } else {
+    let micError = null;
+    let cameraError = null;
     if (!app.media.audioTrack) {
-      try { await app.media.startMic(); } catch (error) { warnings.push(deviceErrorText('audio', error)); }
+      try { await app.media.startMic(); } catch (error) { micError = error; }
     }
     if (!app.videoOff && !app.media.videoTrack) {
-      try { await app.media.startCamera(); } catch (error) { warnings.push(deviceErrorText('video', error)); }
+      try { await app.media.startCamera(); } catch (error) { cameraError = error; }
+    }
+    if (micError && cameraError && micError.name === cameraError.name) {
+      warnings.push(deviceErrorText('both', micError));
+    } else {
+      if (micError) warnings.push(deviceErrorText('audio', micError));
+      if (cameraError) warnings.push(deviceErrorText('video', cameraError));
     }
   }
   if (!isCurrent(attempt)) {
@@ -450,8 +459,11 @@ async function refreshDeviceLists() {
   } catch {
     // Lists stay empty; the default devices still work.
   }
-  fillSelect(byId('mic-select'), lists.mics, app.media.micId, 'No microphone found');
-  fillSelect(byId('camera-select'), lists.cameras, app.media.cameraId, 'No camera found');
+  fillSelect(byId('mic-select'), lists.mics, app.media.micId, lists.anyMic ? 'Microphone not allowed' : 'No microphone found');
+  fillSelect(byId('camera-select'), lists.cameras, app.media.cameraId, lists.anyCamera ? 'Camera not allowed' : 'No camera found');
+  byId('mic-hint').textContent = app.media.audioTrack
+    ? 'Say something: the bar moves when we can hear you.'
+    : 'Others can\u2019t hear you until a microphone is allowed. You can still listen.';
 }
 
 async function onMicChosen() {
@@ -486,7 +498,7 @@ function renderToggle(button, off, onIcon, offIcon, label) {
 }
 
 function renderPrejoin() {
-  renderToggle(byId('toggle-mic'), app.audioMuted, 'mic', 'mic-off', 'Join with microphone off');
+  renderToggle(byId('toggle-mic'), app.audioMuted || !app.media.audioTrack, 'mic', 'mic-off', 'Join with microphone off');
   renderToggle(byId('toggle-camera'), app.videoOff, 'camera', 'camera-off', 'Join with camera off');
   const mic = app.media.audioTrack && !app.audioMuted ? 'on' : 'off';
   const camera = app.media.videoTrack && !app.videoOff ? 'on' : 'off';
@@ -511,8 +523,21 @@ async function onPrejoinCameraToggle() {
   renderPrejoin();
 }
 
-function onPrejoinMicToggle() {
-  app.audioMuted = !app.audioMuted;
+async function onPrejoinMicToggle() {
+  if (!app.media.audioTrack) {
+    // No microphone yet (blocked or unplugged): pressing "on" asks again.
+    try {
+      await app.media.startMic();
+      app.audioMuted = false;
+      showDeviceWarning([]);
+      startMeter();
+      await refreshDeviceLists();
+    } catch (error) {
+      showDeviceWarning([deviceErrorText('audio', error)]);
+    }
+  } else {
+    app.audioMuted = !app.audioMuted;
+  }
   renderPrejoin();
 }
 
@@ -560,6 +585,9 @@ async function startCall() {
     return;
   }
   const { audioTrack, videoTrack } = app.media;
+  // Without a device the buttons must show "off"; pressing them retries the device.
+  if (!audioTrack) app.audioMuted = true;
+  if (!videoTrack) app.videoOff = true;
   if (audioTrack) audioTrack.enabled = !app.audioMuted;
   if (videoTrack) videoTrack.enabled = !app.videoOff;
 

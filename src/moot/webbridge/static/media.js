@@ -75,7 +75,13 @@ export class LocalMedia {
     const pick = (kind, fallback) => devices
       .filter((d) => d.kind === kind && d.deviceId)
       .map((d, i) => ({ id: d.deviceId, label: d.label || `${fallback} ${i + 1}` }));
-    return { mics: pick('audioinput', 'Microphone'), cameras: pick('videoinput', 'Camera') };
+    return {
+      mics: pick('audioinput', 'Microphone'),
+      cameras: pick('videoinput', 'Camera'),
+      // Before access is granted, devices are listed without IDs: present but not usable yet.
+      anyMic: devices.some((d) => d.kind === 'audioinput'),
+      anyCamera: devices.some((d) => d.kind === 'videoinput'),
+    };
   }
 }
 

@@ -69,17 +69,17 @@ export function errorText(code, details = {}) {
 
 /** Messages about local devices, from getUserMedia errors. */
 export function deviceErrorText(kind, error) {
-  const thing = kind === 'audio' ? 'microphone' : 'camera';
+  const thing = { audio: 'microphone', video: 'camera', both: 'microphone and camera' }[kind];
   switch (error?.name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return `Your browser blocked the ${thing}. Allow access in the address bar, then choose it again.`;
+      return `Your browser blocked the ${thing}. Allow access in the address bar, then try again.`;
     case 'NotFoundError':
     case 'OverconstrainedError':
       return `No ${thing} found.`;
     case 'NotReadableError':
     case 'AbortError':
-      return `Your ${thing} is in use by another app, or isn't working.`;
+      return `Your ${thing} ${kind === 'both' ? 'are' : 'is'} in use by another app, or not working.`;
     default:
       return `We couldn't start your ${thing}.`;
   }

@@ -48,11 +48,14 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
-/** A stable, pleasant hue per name so avatars are easy to tell apart. */
+// Hues that all keep white initials readable (no yellows), spread round the colour wheel.
+const AVATAR_HUES = [226, 262, 292, 330, 352, 12, 168, 192, 206, 244];
+
+/** A stable hue per name so the same person always gets the same avatar colour. */
 export function avatarHue(name) {
-  let hash = 0;
-  for (const ch of String(name)) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return hash % 360;
+  let hash = 2166136261;
+  for (const ch of String(name)) hash = Math.imul(hash ^ ch.codePointAt(0), 16777619) >>> 0;
+  return AVATAR_HUES[hash % AVATAR_HUES.length];
 }
 
 export function paintAvatar(node, name) {
