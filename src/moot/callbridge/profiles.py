@@ -67,12 +67,20 @@ def effective(txn: Txn, space: dict[str, Any] | None, access_method: dict[str, A
     return EffectiveProfiles(leg, call)
 
 
-def web_bridge(txn: Txn, space: dict[str, Any] | None) -> dict[str, Any]:
-    """The web bridge profile settings in force for a space: its tenant's, then the system's,
-    then the declared defaults (``allowPasscodes``, ``allowSecrets``, ...)."""
+def web_bridge(txn: Txn, space: dict[str, Any] | None, web_bridge_url: str | None = None) -> dict[str, Any]:
+    """The web bridge profile settings in force for a space joined through the web bridge at
+    ``web_bridge_url``: the space's tenant's profile, then that ``/webBridges`` object's, then
+    the system's, then the declared defaults (``allowPasscodes``, ``allowSecrets``, ...)."""
+    from moot.api.objects.cluster import WEB_BRIDGE
+    from moot.db.apistore import Cond
+
     tenant = txn.get(TENANT, space["tenant"]) if space and space.get("tenant") else None
+    bridge = None
+    if web_bridge_url:
+        _, rows = txn.list(WEB_BRIDGE, None, [Cond("eq", "url", web_bridge_url)], 0, 1, ["webBridgeProfile"])
+        bridge = rows[0] if rows else None
     names = tuple(f.name for f in WEB_BRIDGE_PROFILE.fields)
-    merged = _merge(txn, WEB_BRIDGE_PROFILE, _chain(txn, [tenant], "webBridgeProfile"), names)
+    merged = _merge(txn, WEB_BRIDGE_PROFILE, _chain(txn, [tenant, bridge], "webBridgeProfile"), names)
     for field in WEB_BRIDGE_PROFILE.fields:
         if field.name not in merged and field.default is not None:
             merged[field.name] = field.default

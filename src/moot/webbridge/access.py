@@ -53,8 +53,9 @@ class Meeting:
         return bool(self.profile.get("allowUnauthenticatedGuests", True))
 
 
-def find_meeting(txn: Txn, meeting_id: str) -> Meeting:
-    """The space a meeting ID names (call ID, or URI where the profile allows)."""
+def find_meeting(txn: Txn, meeting_id: str, web_bridge_url: str | None = None) -> Meeting:
+    """The space a meeting ID names (call ID, or URI where the profile allows); the profile is
+    the one in force for this web bridge (its ``/webBridges`` object, found by ``url``)."""
     meeting_id = meeting_id.strip()
     if not meeting_id or len(meeting_id) > MAX_MEETING_ID:
         raise AccessDenied("unknownMeeting", UNKNOWN)
@@ -65,7 +66,7 @@ def find_meeting(txn: Txn, meeting_id: str) -> Meeting:
         via_uri = True
     if target is None:
         raise AccessDenied("unknownMeeting", UNKNOWN)
-    profile = profiles.web_bridge(txn, target.space)
+    profile = profiles.web_bridge(txn, target.space, web_bridge_url)
     if via_uri and profile.get("resolveCoSpaceUris", "off") == "off":
         raise AccessDenied("unknownMeeting", UNKNOWN)
     holder = target.access_method or target.space

@@ -39,7 +39,7 @@ class WebBridgeService:
     async def lookup(self, meeting_id: str) -> Meeting:
         def find() -> Meeting:
             with self.store.reader() as txn:
-                return access.find_meeting(txn, meeting_id)
+                return access.find_meeting(txn, meeting_id, self.public_url)
         return await asyncio.to_thread(find)
 
     async def admit(self, join: Join, *, signed_in: bool) -> Meeting:
@@ -48,7 +48,7 @@ class WebBridgeService:
 
         def check() -> Meeting:
             with self.store.reader() as txn:
-                meeting = access.find_meeting(txn, join.meeting_id)
+                meeting = access.find_meeting(txn, join.meeting_id, self.public_url)
                 access.check_entry(meeting, passcode=join.passcode, secret=join.secret, signed_in=signed_in)
                 running = bridge.by_space.get(meeting.target.space["id"]) if bridge is not None else None
                 call_profile = profiles.effective(txn, meeting.target.space, meeting.target.access_method).call
