@@ -155,7 +155,8 @@ async def test_meeting_info_and_bad_http_requests(node: RunningNode, api: Api) -
         async with http.post(f"{url}/api/meeting", json={"meetingId": "700300"}) as resp:
             assert resp.status == 200
             info = await resp.json()
-        assert info == {"meetingId": "700300", "name": "Info room", "passcodeRequired": True, "guestsAllowed": True}
+        assert info == {"meetingId": "700300", "name": "Info room", "passcodeRequired": True, "guestsAllowed": True,
+                        "iceServers": []}
         async with http.post(f"{url}/api/meeting", data=b"{not json") as resp:
             assert resp.status == 400
             assert (await resp.json())["error"] == "badRequest"

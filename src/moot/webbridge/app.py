@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,14 +91,16 @@ async def meeting_info(request: web.Request) -> web.Response:
     except AccessDenied as exc:
         service.limiter.failed(address, f"lookup of unknown meeting {meeting_id[:40]!r}")
         return problem(404, exc.code, exc.message)
-    signed_in = service.signins.get(request.cookies.get(COOKIE)) is not None
+    signed_in = service.signins.get(request.cookies.get(COOKIE))
     secret = body.get("secret") if isinstance(body.get("secret"), str) else None
     by_secret = bool(secret) and meeting.secret == secret and bool(meeting.profile.get("allowSecrets", True))
-    if not meeting.guests_allowed and not signed_in:
+    if not meeting.guests_allowed and signed_in is None:
         return problem(403, "guestsNotAllowed", "Guests cannot join this meeting; sign in first.")
+    who = signed_in.user_jid if signed_in is not None else f"guest-{secrets.token_hex(4)}"
     return web.json_response({"meetingId": meeting.meeting_id, "name": meeting.name,
                               "passcodeRequired": meeting.passcode_required and not by_secret,
-                              "guestsAllowed": meeting.guests_allowed})
+                              "guestsAllowed": meeting.guests_allowed,
+                              "iceServers": await service.ice_servers(who)})
 
 
 async def sign_in(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from moot.callbridge import profiles
-from moot.webbridge import access
+from moot.webbridge import access, iceservers
 from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.ratelimit import RateLimiter
 from moot.webbridge.signalling import Join
@@ -56,6 +56,12 @@ class WebBridgeService:
                     raise AccessDenied("meetingLocked", "The meeting is locked; nobody new can join right now.")
                 return meeting
         return await asyncio.to_thread(check)
+
+    async def ice_servers(self, who: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            with self.store.reader() as txn:
+                return iceservers.ice_servers(txn, who)
+        return await asyncio.to_thread(read)
 
     async def sign_in(self, username: str, password: str) -> SignedIn | None:
         def check() -> SignedIn | None:
