@@ -55,6 +55,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
 __all__ = [
+    "InboundStats",
     "JoinRefused",
     "Joined",
     "TestPatternTrack",
@@ -103,6 +104,24 @@ class Joined:
     call_id: str
     meeting_name: str
     meeting_id: str
+
+
+@dataclass(frozen=True)
+class InboundStats:
+    """What the latest peer connection received as audio (see :meth:`WebClient.stats`).
+
+    ``packets_received``/``packets_lost``/``jitter`` are aiortc's ``inbound-rtp`` figures
+    (lost = expected by sequence number - received; jitter in RTP clock units, 48 kHz).
+    ``frames_decoded`` counts decoded 20 ms frames; ``quiet_frames`` those among them,
+    after the first audible one, whose peak stays under 1 % of full scale: in a call where
+    the others speak all the time, a gap in the mix.
+    """
+
+    packets_received: int
+    packets_lost: int
+    jitter: float
+    frames_decoded: int
+    quiet_frames: int
 
 
 class ToneTrack(MediaStreamTrack):
@@ -279,6 +298,8 @@ class WebClient:
       frame whose peak passes 1 % of full scale; None until then.
     * ``close_code``: the WebSocket close code once the server closed it.
     * ``pc``: the latest ``RTCPeerConnection`` (None before the first join).
+    * ``frames_decoded``/``quiet_frames``: decoded audio frames of the latest connection,
+      and those after the first audible one that were not audible (see ``InboundStats``).
     """
 
     def __init__(
@@ -298,6 +319,8 @@ class WebClient:
         self.messages: list[dict[str, Any]] = []
         self.participants: list[dict[str, Any]] = []
         self.time_to_first_audio: float | None = None
+        self.frames_decoded = 0
+        self.quiet_frames = 0
         self.close_code: int | None = None
         self.pc: RTCPeerConnection | None = None
         self.audio_muted = False
@@ -349,17 +372,21 @@ class WebClient:
 
     async def close(self) -> None:
         """Abrupt end, like a closed browser tab: no ``leave``. Safe to call twice."""
-        await self._close_peer_connection()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        try:
+            await self._close_peer_connection()
+            if self._ws is not None:
+                await self._ws.close()
+            if self._reader is not None:
+                self._reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reader
+                self._reader = None
+        finally:
+            # Whatever failed above (a peer connection that errors while closing), the
+            # HTTP session must not leak.
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
 
     # -- signalling ------------------------------------------------------------------------
 
@@ -467,6 +494,19 @@ class WebClient:
         """
         return self._recorder.window(since, until), self._recorder.sample_rate
 
+    async def stats(self) -> InboundStats:
+        """Inbound audio figures of the latest peer connection (all zero before a join)."""
+        received = lost = 0
+        jitter = 0.0
+        if self.pc is not None:
+            report = await self.pc.getStats()
+            for entry in report.values():
+                if getattr(entry, "type", None) == "inbound-rtp" and entry.kind == "audio":
+                    received += int(entry.packetsReceived)
+                    lost += int(entry.packetsLost)
+                    jitter = max(jitter, float(entry.jitter))
+        return InboundStats(received, lost, jitter, self.frames_decoded, self.quiet_frames)
+
     @property
     def connection_state(self) -> str:
         """``pc.connectionState`` of the latest peer connection ("new" before any join)."""
@@ -478,6 +518,8 @@ class WebClient:
         await self._close_peer_connection()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
         self.pc = pc
+        self.frames_decoded = 0
+        self.quiet_frames = 0
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -518,8 +560,13 @@ class WebClient:
             arrived = time.monotonic()
             samples = _frame_to_mono_int16(frame)
             self._recorder.add(arrived, samples, frame.sample_rate)
-            if self.time_to_first_audio is None and _peak(samples) > AUDIBLE_PEAK:
-                self.time_to_first_audio = arrived - self._join_started
+            self.frames_decoded += 1
+            audible = _peak(samples) > AUDIBLE_PEAK
+            if self.time_to_first_audio is None:
+                if audible:
+                    self.time_to_first_audio = arrived - self._join_started
+            elif not audible:
+                self.quiet_frames += 1
 
     async def _read_messages(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
