@@ -401,3 +401,70 @@ async def test_a_frozen_browser_is_removed_within_5_seconds(node: RunningNode, a
         proc.send_signal(signal.SIGCONT)
         proc.kill()
         await proc.wait()
+
+
+async def _signed_in(http: aiohttp.ClientSession, url: str, username: str, password: str) -> None:
+    async with http.post(f"{url}/api/signin", json={"username": username, "password": password}) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+async def test_signed_in_user_schedules_and_lists_meetings(node: RunningNode, api: Api) -> None:
+    user = await api.post("/users", userJid="sam@example.com", name="Sam Scheduler", email="sam@example.com",
+                          password="Calendar-Time-9")
+    url = base(node)
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=False), cookie_jar=jar) as http:
+        async with http.get(f"{url}/api/meetings") as resp:
+            assert resp.status == 401
+        await _signed_in(http, url, "sam@example.com", "Calendar-Time-9")
+        # No scheduler on this node yet: the web app is told scheduling is not offered.
+        async with http.get(f"{url}/api/meetings") as resp:
+            assert await resp.json() == {"available": False}
+        meeting = {"name": "Weekly sync", "start": "2031-03-03T09:00", "end": "2031-03-03T09:30",
+                   "timeZone": "Europe/Oslo", "recurrence": "FREQ=WEEKLY;COUNT=6",
+                   "invitees": ["ann@example.com", "bo@example.com"]}
+        async with http.post(f"{url}/api/meetings", json=meeting) as resp:
+            assert resp.status == 503
+            assert (await resp.json())["error"] == "schedulerUnavailable"
+        assert node.mmp("scheduler enable").returncode == 0
+        async with http.post(f"{url}/api/meetings", json=meeting) as resp:
+            assert resp.status == 201, await resp.text()
+            made = await resp.json()
+        assert made["name"] == "Weekly sync" and made["role"] == "organizer"
+        assert made["recurrence"] == "FREQ=WEEKLY;COUNT=6"
+        assert made["nextOccurrence"] == "2031-03-03T09:00:00"
+        assert f":{node.ports.webbridge}/meeting/{made['callId']}?secret=" in made["joinUrl"]
+        # Bad input: a clear reason naming the field, nothing saved.
+        for bad, field in (({**meeting, "end": "2031-03-03T08:00"}, None),
+                           ({**meeting, "timeZone": "Mars/Olympus"}, "timeZone"),
+                           ({**meeting, "invitees": ["not an address"]}, "invitees"),
+                           ({**meeting, "start": 5}, "start")):
+            async with http.post(f"{url}/api/meetings", json=bad) as resp:
+                assert resp.status == 400, (bad, await resp.text())
+                answer = await resp.json()
+            assert answer["error"] == "invalidMeeting" and answer["message"]
+            if field:
+                assert answer["field"] == field, answer
+        async with http.get(f"{url}/api/meetings") as resp:
+            listing = await resp.json()
+        assert listing["available"] is True
+        assert [m["name"] for m in listing["meetings"]] == ["Weekly sync"]
+    # The scheduler's own API has the same meeting, organized by the user.
+    assert node.mmp("scheduler").returncode == 0
+    organizer_meetings = await until(lambda: _scheduler_meetings(node, user), "the meeting on the scheduler API")
+    assert organizer_meetings == ["Weekly sync"]
+
+
+async def _scheduler_meetings(node: RunningNode, user: str) -> list[str] | None:
+    from moot.node.context import NodeContext
+    from moot.scheduler.api import scheduling
+
+    ctx = NodeContext(node.datadir)
+    try:
+        response = scheduling(ctx).api.handle("GET", "/meetings", [("organizerFilter", user)], [])
+    finally:
+        ctx.close()
+    assert response.listing is not None
+    names = [str(dict((f if isinstance(f, str) else f.name, v) for f, v in pairs).get("name"))
+             for _e, _id, pairs in response.listing[3]]
+    return names or None

@@ -9,6 +9,7 @@ meetings: ``GET /api/v1/meetings?organizerFilter=<user id>&endsAfter=now``.
 from __future__ import annotations
 
 import json
+import socket
 import weakref
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from moot.api.engine import Api
 from moot.api.http import ApiHttp
 from moot.api.openapi import document
 from moot.db.apistore import ApiStore
-from moot.node.settings import CALL_ID_LENGTH
+from moot.node.settings import CALL_ID_LENGTH, WEBBRIDGE_ENABLED, WEBBRIDGE_LISTEN
 from moot.scheduler import housekeeping
 from moot.scheduler.meetings import MailQueue, SchedulerApi, catalog, make_env, open_store
 
@@ -50,10 +51,20 @@ _by_node: weakref.WeakKeyDictionary[NodeContext, Scheduling] = weakref.WeakKeyDi
 def scheduling(node: NodeContext, outbox: MailQueue | None = None) -> Scheduling:
     found = _by_node.get(node)
     if found is None or found.store.url != node.database_url:
-        found = _by_node[node] = Scheduling(node.database_url, outbox, node.config.get(CALL_ID_LENGTH))
+        found = _by_node[node] = Scheduling(node.database_url, outbox, node.config.get(CALL_ID_LENGTH),
+                                            web_app_host(node))
     elif outbox is not None:
         found.set_outbox(outbox)
     return found
+
+
+def web_app_host(node: NodeContext) -> str:
+    """Where join links point when no ``/webBridges`` object says: this host, at the port of
+    its web bridge (``host:9443`` by default, plain ``host`` on 443)."""
+    listeners = node.config.get(WEBBRIDGE_LISTEN) if node.config.get(WEBBRIDGE_ENABLED) else []
+    port = int(listeners[0]["port"]) if listeners else 443
+    host = socket.gethostname()
+    return host if port == 443 else f"{host}:{port}"
 
 
 def openapi_document() -> dict[str, object]:

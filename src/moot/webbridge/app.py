@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from moot.webbridge.access import AccessDenied
+from moot.webbridge.meetings import ScheduleRefused
 from moot.webbridge.service import WebBridgeService
 from moot.webbridge.session import WebSession
 from moot.webbridge.signin import COOKIE, IDLE_TIMEOUT
@@ -142,6 +143,34 @@ async def me(request: web.Request) -> web.Response:
                               "spaces": await service.spaces_of(who)})
 
 
+async def upcoming(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    who = service.signins.get(request.cookies.get(COOKIE))
+    if who is None:
+        return problem(401, "notSignedIn", "Sign in to see your meetings.")
+    found = await service.upcoming_meetings(who)
+    if found is None:
+        return web.json_response({"available": False})
+    return web.json_response({"available": True, "meetings": found})
+
+
+async def schedule(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    who = service.signins.get(request.cookies.get(COOKIE))
+    if who is None:
+        return problem(401, "notSignedIn", "Sign in to schedule meetings.")
+    try:
+        body = await _json_body(request)
+        made = await service.schedule_meeting(who, body)
+    except _Problem as exc:
+        return exc.response
+    except ScheduleRefused as exc:
+        return problem(400, "invalidMeeting", exc.message, field=exc.field)
+    if made is None:
+        return problem(503, "schedulerUnavailable", "Scheduling is not available on this server.")
+    return web.json_response(made, status=201)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     origin = request.headers.get("Origin")
@@ -179,6 +208,8 @@ def build_app(service: WebBridgeService) -> web.Application:
     app.router.add_post("/api/signin", sign_in)
     app.router.add_post("/api/signout", sign_out)
     app.router.add_get("/api/me", me)
+    app.router.add_get("/api/meetings", upcoming)
+    app.router.add_post("/api/meetings", schedule)
     app.router.add_get("/ws", websocket)
     app.router.add_static("/static", STATIC, follow_symlinks=False)
     return app

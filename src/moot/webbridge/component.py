@@ -24,6 +24,7 @@ from moot.node.settings import (
     WEBBRIDGE_LISTEN,
 )
 from moot.pki import PkiError, server_ssl_context
+from moot.scheduler.settings import SCHEDULER_ENABLED
 from moot.webadmin.tlsfiles import tls_files
 from moot.webbridge.app import build_app
 from moot.webbridge.service import WebBridgeService
@@ -31,6 +32,7 @@ from moot.webbridge.service import WebBridgeService
 if TYPE_CHECKING:
     from moot.callbridge.bridge import Bridge
     from moot.node.context import NodeContext
+    from moot.scheduler.api import Scheduling
 
 log = logging.getLogger("moot.webbridge")
 
@@ -72,7 +74,14 @@ class WebBridge(Component):
             found = api.env.get("callbridge")
             return found if found is not None else None
 
-        service = WebBridgeService(api.store, bridge, public)
+        node = self.node
+
+        def scheduling() -> Scheduling | None:
+            # The scheduler of this node, once it runs (it installs the mail outbox).
+            from moot.scheduler.api import scheduling as scheduling_of
+            return scheduling_of(node) if config.get(SCHEDULER_ENABLED) else None
+
+        service = WebBridgeService(api.store, bridge, public, scheduling)
         site = HttpsOnlySite(build_app(service), endpoints, context, redirect=redirect,
                              hint="webbridge3 https listen <if>:<port>", name="web bridge")
         await site.start()

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from moot.api.objects.users import find_user_by_jid
 from moot.callbridge import profiles
-from moot.webbridge import access, iceservers
+from moot.webbridge import access, iceservers, meetings
 from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.ratelimit import RateLimiter
 from moot.webbridge.signalling import Join
@@ -17,13 +18,16 @@ from moot.webbridge.signin import SignedIn, SignIns, authenticate, my_spaces
 if TYPE_CHECKING:
     from moot.callbridge.bridge import Bridge
     from moot.db.apistore import ApiStore
+    from moot.scheduler.api import Scheduling
     from moot.webbridge.session import WebSession
 
 
 class WebBridgeService:
-    def __init__(self, store: ApiStore, bridge: Callable[[], Bridge | None], public_url: str) -> None:
+    def __init__(self, store: ApiStore, bridge: Callable[[], Bridge | None], public_url: str,
+                 scheduling: Callable[[], Scheduling | None] = lambda: None) -> None:
         self.store = store
         self.bridge = bridge
+        self.scheduling = scheduling
         self.public_url = public_url.rstrip("/")
         self.limiter = RateLimiter()
         self.signins = SignIns()
@@ -62,6 +66,26 @@ class WebBridgeService:
             with self.store.reader() as txn:
                 return iceservers.ice_servers(txn, who)
         return await asyncio.to_thread(read)
+
+    async def upcoming_meetings(self, who: SignedIn) -> list[dict[str, Any]] | None:
+        """The user's upcoming meetings; None where no scheduler runs on this node."""
+        sched = self.scheduling()
+        if sched is None or not meetings.available(sched):
+            return None
+
+        def read() -> list[dict[str, Any]]:
+            assert sched is not None
+            with self.store.reader() as txn:
+                user = find_user_by_jid(txn, who.user_jid, ("email",))
+            return meetings.upcoming(sched, who, str(user["email"]) if user and user.get("email") else None)
+        return await asyncio.to_thread(read)
+
+    async def schedule_meeting(self, who: SignedIn, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Schedule a meeting organized by ``who``; None where no scheduler runs on this node."""
+        sched = self.scheduling()
+        if sched is None or not meetings.available(sched):
+            return None
+        return await asyncio.to_thread(meetings.schedule, sched, who, body)
 
     async def sign_in(self, username: str, password: str) -> SignedIn | None:
         def check() -> SignedIn | None:
