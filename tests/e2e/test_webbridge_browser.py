@@ -144,7 +144,8 @@ async def test_browser_and_sip_phone_talk_in_one_space(
     async with RtpReceiver() as rx:
         pcap = tone_pcap(tmp_path / "phone.pcap", PHONE_TONE, 14.0)
         phone = await start_sipp("uac_call", f"127.0.0.1:{node.ports.sip}", workdir=tmp_path / "uac",
-                                 service="mixed", keys={"rx_port": rx.port, "pcap": pcap, "hold_ms": 14000})
+                                 service="mixed", keys={"rx_port": rx.port, "pcap": pcap, "hold_ms": 14000},
+                                 timeout=40.0)
         await expect(page.locator("#participants li")).to_have_count(2, timeout=10000)
         await asyncio.sleep(2.0)
         heard = await page.evaluate(LISTEN_JS, [2500, BROWSER_TONE])
@@ -197,8 +198,9 @@ async def test_join_link_wrong_passcode_and_unknown_meeting(node: RunningNode, a
     await expect(page.locator("#passcode")).to_be_visible()
     await page.fill("#passcode", "0000")
     await page.click("#join-button")
-    if await page.locator("#devices-join").is_visible():
-        await page.click("#devices-join")
+    # The passcode is checked when the browser joins, after the device check.
+    await expect(page.locator("body")).to_have_attribute("data-state", "devices", timeout=10000)
+    await page.click("#devices-join")
     await expect(page.locator("#error-message")).to_contain_text("passcode", timeout=10000)
     await expect(page.locator("#error-message")).to_have_attribute("data-code", "wrongPasscode")
     await page.screenshot(path=str(ARTIFACTS / "webbridge-wrong-passcode.png"))

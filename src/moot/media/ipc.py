@@ -41,6 +41,11 @@ class Channel:
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable)
 
+    @property
+    def pending_output(self) -> int:
+        """Octets queued but not yet written (a worker waits for zero before it exits)."""
+        return len(self._out)
+
     def send(self, message: object) -> None:
         if self.closed:
             raise ConnectionError("media channel is closed")

@@ -22,20 +22,15 @@ script that starts a pool must guard its entry point with ``if __name__ == "__ma
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import multiprocessing
 import os
 import socket
-from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from moot.media.codecs import CodecSpec
-from moot.media.ipc import Channel
 from moot.media.leg import (
     DtmfReceived,
     LegConfig,
@@ -48,6 +43,7 @@ from moot.media.leg import (
     SpeakerChanged,
 )
 from moot.media.worker import LegState, WorkerOptions, worker_main
+from moot.media.workers import REQUEST_TIMEOUT, WorkerProcess, WorkerSet
 
 __all__ = [
     "CodecSpec",
@@ -65,17 +61,6 @@ __all__ = [
 
 PORT_CANDIDATES = 16
 """Ports offered to a worker per bind attempt (it binds the first free one)."""
-REQUEST_TIMEOUT = 10.0
-
-
-@dataclass
-class _WorkerHandle:
-    index: int
-    process: BaseProcess
-    channel: Channel
-    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
-    legs: int = 0
-    alive: bool = True
 
 
 @dataclass
@@ -114,13 +99,14 @@ class MediaPool:
             realtime_priority=realtime_priority,
         )
         self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
-        self._workers: list[_WorkerHandle] = []
+        self._set = WorkerSet("media", worker_main, (self.options,), self.workers_count,
+                              on_event=self.events.put_nowait, error=MediaError)
+        self._workers = self._set.workers
         self._legs: dict[str, _LegInfo] = {}
         self._calls: dict[str, int] = {}  # call id -> worker index
         self._call_legs: dict[str, int] = {}
         self._ports_held: set[int] = set()
         self._next_port = self.port_range[0]
-        self._ids = itertools.count(1)
         self._started = False
 
     # ----------------------------------------------------------------- lifecycle
@@ -128,28 +114,7 @@ class MediaPool:
     async def start(self) -> None:
         if self._started:
             return
-        loop = asyncio.get_running_loop()
-        ctx = multiprocessing.get_context("spawn")
-        for index in range(self.workers_count):
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            process = ctx.Process(
-                target=worker_main,
-                args=(child, self.options),
-                name=f"moot-media-{index}",
-                daemon=True,
-            )
-            process.start()
-            child.close()
-            handle: _WorkerHandle
-
-            def on_message(message: Any, index: int = index) -> None:
-                self._on_message(self._workers[index], message)
-
-            def on_close(index: int = index) -> None:
-                self._on_worker_closed(self._workers[index])
-
-            handle = _WorkerHandle(index, process, Channel(parent, loop, on_message, on_close))
-            self._workers.append(handle)
+        self._set.spawn()
         self._started = True
         # Wait until every worker answers, so the first real request is not slowed by
         # interpreter start-up.
@@ -164,17 +129,7 @@ class MediaPool:
     async def stop(self) -> None:
         if not self._started:
             return
-        for w in self._workers:
-            if w.alive:
-                with contextlib.suppress(MediaError, asyncio.TimeoutError):
-                    await self._request(w, "stop", timeout=5.0)
-        for w in self._workers:
-            await asyncio.to_thread(w.process.join, 5.0)
-            if w.process.is_alive():
-                w.process.terminate()
-                await asyncio.to_thread(w.process.join, 2.0)
-            w.channel.close()
-        self._workers.clear()
+        await self._set.stop()
         self._legs.clear()
         self._calls.clear()
         self._call_legs.clear()
@@ -190,50 +145,16 @@ class MediaPool:
 
     # ----------------------------------------------------------------- IPC
 
-    def _on_message(self, worker: _WorkerHandle, message: Any) -> None:
-        if message[0] == "event":
-            self.events.put_nowait(message[1])
-            return
-        _kind, req_id, ok, value = message
-        future = worker.pending.pop(req_id, None)
-        if future is None or future.done():
-            return
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(MediaError(value))
-
-    def _on_worker_closed(self, worker: _WorkerHandle) -> None:
-        worker.alive = False
-        for future in worker.pending.values():
-            if not future.done():
-                future.set_exception(MediaError(f"media worker {worker.index} exited"))
-        worker.pending.clear()
-
     async def _request(
-        self, worker: _WorkerHandle, method: str, *args: Any, timeout: float = REQUEST_TIMEOUT
+        self, worker: WorkerProcess, method: str, *args: Any, timeout: float = REQUEST_TIMEOUT
     ) -> Any:
-        if not worker.alive:
-            raise MediaError(f"media worker {worker.index} is not running")
-        req_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        worker.pending[req_id] = future
-        try:
-            worker.channel.send((req_id, method, args))
-        except ConnectionError as exc:
-            worker.pending.pop(req_id, None)
-            raise MediaError(f"media worker {worker.index}: {exc}") from exc
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            worker.pending.pop(req_id, None)
-            raise MediaError(f"media worker {worker.index} did not answer {method!r}") from None
+        return await self._set.request(worker, method, *args, timeout=timeout)
 
     def _require_started(self) -> None:
         if not self._started:
             raise MediaError("media pool is not started")
 
-    def _leg(self, leg_id: str) -> tuple[_LegInfo, _WorkerHandle]:
+    def _leg(self, leg_id: str) -> tuple[_LegInfo, WorkerProcess]:
         self._require_started()
         info = self._legs.get(leg_id)
         if info is None:
@@ -255,22 +176,17 @@ class MediaPool:
                     break
         return out
 
-    def _worker_for_call(self, call_id: str) -> _WorkerHandle:
+    def _worker_for_call(self, call_id: str) -> WorkerProcess:
         index = self._calls.get(call_id)
-        if index is None:
-            alive = [w for w in self._workers if w.alive]
-            if not alive:
-                raise MediaError("no media worker is running")
-            index = min(alive, key=lambda w: w.legs).index
-        return self._workers[index]
+        return self._set.least_loaded() if index is None else self._workers[index]
 
-    def _add_to_call(self, call_id: str, worker: _WorkerHandle) -> None:
+    def _add_to_call(self, call_id: str, worker: WorkerProcess) -> None:
         self._calls[call_id] = worker.index
         self._call_legs[call_id] = self._call_legs.get(call_id, 0) + 1
-        worker.legs += 1
+        worker.load += 1
 
-    def _remove_from_call(self, call_id: str, worker: _WorkerHandle) -> None:
-        worker.legs -= 1
+    def _remove_from_call(self, call_id: str, worker: WorkerProcess) -> None:
+        worker.load -= 1
         left = self._call_legs.get(call_id, 1) - 1
         if left <= 0:
             self._call_legs.pop(call_id, None)

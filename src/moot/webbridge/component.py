@@ -27,6 +27,7 @@ from moot.pki import PkiError, server_ssl_context
 from moot.scheduler.settings import SCHEDULER_ENABLED
 from moot.webadmin.tlsfiles import tls_files
 from moot.webbridge.app import build_app
+from moot.webbridge.rtcpool import RtcPool
 from moot.webbridge.service import WebBridgeService
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ class WebBridge(Component):
         super().__init__(node)
         self.service: WebBridgeService | None = None
         self._site: HttpsOnlySite | None = None
+        self._rtc: RtcPool | None = None
+        self._rtc_ready: asyncio.Task[None] | None = None
 
     def enabled(self) -> bool:
         return bool(self.node.config.get(WEBBRIDGE_ENABLED))
@@ -81,13 +84,23 @@ class WebBridge(Component):
             from moot.scheduler.api import scheduling as scheduling_of
             return scheduling_of(node) if config.get(SCHEDULER_ENABLED) else None
 
-        service = WebBridgeService(api.store, bridge, public, scheduling)
+        # The WebRTC workers (a process per core) come up while the listener starts; the first
+        # browser waits for them if it comes first.
+        rtc = RtcPool()
+        rtc_ready = asyncio.create_task(rtc.start(), name="webrtc-workers")
+        self._rtc, self._rtc_ready = rtc, rtc_ready
+        service = WebBridgeService(api.store, bridge, public, scheduling, rtc, rtc_ready)
         site = HttpsOnlySite(build_app(service), endpoints, context, redirect=redirect,
                              hint="webbridge3 https listen <if>:<port>", name="web bridge")
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._stop_rtc()
+            raise
         self.service, self._site = service, site
         self.listeners = site.listeners
-        self.detail = files.describe() + ("; plain HTTP redirected" if redirect else "")
+        self.detail = (files.describe() + ("; plain HTTP redirected" if redirect else "")
+                       + f"; {rtc.count} WebRTC workers")
 
     async def stop(self) -> None:
         service, self.service = self.service, None
@@ -98,5 +111,14 @@ class WebBridge(Component):
         if self._site is not None:
             await self._site.stop()
             self._site = None
+        await self._stop_rtc()
         self.listeners = []
         self.detail = ""
+
+    async def _stop_rtc(self) -> None:
+        rtc, ready = self._rtc, self._rtc_ready
+        self._rtc = self._rtc_ready = None
+        if ready is not None:
+            await asyncio.gather(ready, return_exceptions=True)
+        if rtc is not None:
+            await rtc.stop()

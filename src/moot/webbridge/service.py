@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from moot.api.objects.users import find_user_by_jid
@@ -14,24 +14,47 @@ from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.ratelimit import RateLimiter
 from moot.webbridge.signalling import Join
 from moot.webbridge.signin import SignedIn, SignIns, authenticate, my_spaces
+from moot.webbridge.webrtc_leg import WebRtcMedia
 
 if TYPE_CHECKING:
     from moot.callbridge.bridge import Bridge
     from moot.db.apistore import ApiStore
     from moot.scheduler.api import Scheduling
+    from moot.webbridge.rtcpool import RtcPool
     from moot.webbridge.session import WebSession
+
+
+class MediaHandle(Protocol):
+    """One browser's media as a web session drives it (:class:`WebRtcMedia` or a worker's)."""
+
+    async def open_relay(self) -> tuple[str, int]: ...
+    def connect_pool(self, port: int) -> None: ...
+    async def answer(self, offer: str) -> str: ...
+    async def close(self) -> None: ...
 
 
 class WebBridgeService:
     def __init__(self, store: ApiStore, bridge: Callable[[], Bridge | None], public_url: str,
-                 scheduling: Callable[[], Scheduling | None] = lambda: None) -> None:
+                 scheduling: Callable[[], Scheduling | None] = lambda: None,
+                 rtc: RtcPool | None = None, rtc_ready: Awaitable[None] | None = None) -> None:
         self.store = store
         self.bridge = bridge
         self.scheduling = scheduling
+        #: The WebRTC worker processes (None: peer connections run in this process).
+        self.rtc = rtc
+        self._rtc_ready = rtc_ready
         self.public_url = public_url.rstrip("/")
         self.limiter = RateLimiter()
         self.signins = SignIns()
         self.sessions: set[WebSession] = set()
+
+    async def new_media(self, on_failed: Callable[[str], None]) -> MediaHandle:
+        """A browser's media: in a WebRTC worker process (once they are up), else in this one."""
+        if self.rtc is None:
+            return WebRtcMedia(on_failed)
+        if self._rtc_ready is not None:
+            await self._rtc_ready
+        return self.rtc.media(on_failed)
 
     def join_url(self, holder: dict[str, Any]) -> str | None:
         """``https://<web bridge>/meeting/<callId>?secret=<secret>`` for a space or access method."""

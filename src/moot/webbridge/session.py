@@ -23,10 +23,10 @@ from moot.webbridge import signalling
 from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.signalling import Join, Leave, Mute, Ping, ProtocolError
 from moot.webbridge.signin import SignedIn
-from moot.webbridge.webrtc_leg import BadOffer, WebRtcMedia, check_offer
+from moot.webbridge.webrtc_leg import BadOffer, check_offer
 
 if TYPE_CHECKING:
-    from moot.webbridge.service import WebBridgeService
+    from moot.webbridge.service import MediaHandle, WebBridgeService
 
 log = logging.getLogger("moot.webbridge")
 
@@ -44,7 +44,7 @@ class WebSession:
         self.user = user
         self.state = "idle"
         self.leg: LiveLeg | None = None
-        self.media: WebRtcMedia | None = None
+        self.media: MediaHandle | None = None
         self._speaker: str | None = None
         self._participants_due = False
         self._ending: asyncio.Task[None] | None = None
@@ -145,7 +145,7 @@ class WebSession:
                                              fatal=False))
 
     async def _connect(self, bridge: Any, meeting: Meeting, join: Join, name: str) -> None:
-        self.media = WebRtcMedia(on_failed=self._media_failed)
+        self.media = await self.service.new_media(self._media_failed)
         relay = await self.media.open_relay()
         self.leg = await bridge.open_web_leg(
             meeting.target, name=name, remote_party=self.user.user_jid if self.user else f"guest@{self.address}",
