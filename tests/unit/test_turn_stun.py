@@ -177,3 +177,47 @@ def test_channel_data() -> None:
         parse_channel_data(b"\x40\x00\x00\x09abc")
     with pytest.raises(StunError, match="neither"):
         framed_length(b"\xff\xff\x00\x00")
+
+
+# -- RFC 6062 (TCP relay) -------------------------------------------------------------
+
+
+def test_rfc6062_method_and_attribute_numbers() -> None:
+    assert (Method.CONNECT, Method.CONNECTION_BIND, Method.CONNECTION_ATTEMPT) == (0x000A, 0x000B, 0x000C)
+    assert Attr.CONNECTION_ID == 0x002A
+    # Message types on the wire: Connect request 0x000A, its success 0x010A and error 0x011A,
+    # ConnectionBind request 0x000B, ConnectionAttempt indication 0x001C.
+    for method, cls, wire in (
+        (Method.CONNECT, Class.REQUEST, 0x000A),
+        (Method.CONNECT, Class.SUCCESS, 0x010A),
+        (Method.CONNECT, Class.ERROR, 0x011A),
+        (Method.CONNECTION_BIND, Class.REQUEST, 0x000B),
+        (Method.CONNECTION_ATTEMPT, Class.INDICATION, 0x001C),
+    ):
+        data = Message(method, cls).encode()
+        assert struct.unpack("!H", data[:2])[0] == wire
+        assert split_type(wire) == (method, cls)
+
+
+def test_connection_id_wire_form_and_round_trip() -> None:
+    tid = b"\x01" * 12
+    msg = Message(Method.CONNECT, Class.SUCCESS, tid, {Attr.CONNECTION_ID: 0xDEADBEEF})
+    data = msg.encode()
+    # A 4-byte attribute of type 0x002A, value in network order, no padding.
+    assert data[20:28] == bytes.fromhex("002a0004deadbeef")
+    assert parse(data).get(Attr.CONNECTION_ID) == 0xDEADBEEF
+    attempt = Message(Method.CONNECTION_ATTEMPT, Class.INDICATION, attributes={
+        Attr.CONNECTION_ID: 7, Attr.XOR_PEER_ADDRESS: ("192.0.2.1", 443),
+    })
+    back = parse(attempt.encode(fingerprint=True))
+    assert (back.method, back.cls) == (Method.CONNECTION_ATTEMPT, Class.INDICATION)
+    assert back.get(Attr.CONNECTION_ID) == 7 and back.get(Attr.XOR_PEER_ADDRESS) == ("192.0.2.1", 443)
+    assert not back.unknown_required  # 0x002A is comprehension-required and known
+
+
+@pytest.mark.parametrize("size", [0, 3, 5, 8])
+def test_connection_id_of_wrong_size_is_rejected(size: int) -> None:
+    body = struct.pack("!HH", Attr.CONNECTION_ID, size) + b"\0" * (size + (-size % 4))
+    data = struct.pack("!HHI", 0x000B, len(body), 0x2112A442) + b"t" * 12 + body
+    with pytest.raises(StunError, match="CONNECTION_ID"):
+        parse(data)

@@ -1,5 +1,11 @@
 """TURN allocations (RFC 8656 section 2.2): relayed transport address, lifetime,
-permissions (5 minutes), channel bindings (10 minutes), quotas and bandwidth caps."""
+permissions (5 minutes), channel bindings (10 minutes), quotas and bandwidth caps.
+
+A UDP allocation relays through a UDP socket; a TCP one (RFC 6062) through a
+listening TCP socket whose connections :mod:`moot.turn.tcprelay` handles. The
+per-user quota is counted here, and also by a :class:`SharedQuota` when several
+worker processes must hold it together.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from moot.turn.stun import Address
+from moot.turn.tcprelay import relay_tcp_socket
 from moot.turn.udp import UdpSocket
+
+if TYPE_CHECKING:
+    from moot.turn.tcprelay import TcpRelay
 
 DEFAULT_LIFETIME = 600
 MAX_LIFETIME = 3600
@@ -29,6 +40,18 @@ class QuotaExceeded(Exception):
 
 class NoRelayPort(Exception):
     """508 Insufficient Capacity."""
+
+
+class SharedQuota(Protocol):
+    """Allocations per user counted across processes (see :mod:`moot.turn.quota`)."""
+
+    async def acquire(self, username: str) -> bool:
+        """Count one more allocation of ``username``; False if that is over the quota."""
+        ...
+
+    def release(self, username: str) -> None:
+        """One allocation of ``username`` is gone."""
+        ...
 
 
 @dataclass
@@ -65,6 +88,10 @@ class Allocation:
     expires: float
     relay: Address = ("0.0.0.0", 0)
     transport: UdpSocket | None = None
+    #: A TCP allocation's listener and peer connections (RFC 6062); None for UDP.
+    tcp: TcpRelay | None = None
+    #: The listening socket of a TCP allocation until ``tcp`` takes it over.
+    tcp_listener: socket.socket | None = None
     permissions: dict[str, float] = field(default_factory=dict)
     channels: dict[int, Address] = field(default_factory=dict)
     channel_of_peer: dict[Address, int] = field(default_factory=dict)
@@ -135,6 +162,12 @@ class Allocation:
         if self.transport is not None:
             self.transport.close()
             self.transport = None
+        if self.tcp is not None:
+            self.tcp.close()
+            self.tcp = None
+        elif self.tcp_listener is not None:
+            self.tcp_listener.close()
+        self.tcp_listener = None
 
 
 @dataclass
@@ -151,6 +184,10 @@ class AllocationTable:
     per_user: dict[str, int] = field(default_factory=dict)
     #: RESERVATION-TOKEN -> (socket held on the reserved port, expiry).
     reservations: dict[bytes, tuple[socket.socket, float]] = field(default_factory=dict)
+    #: Ports of TCP allocations: SO_REUSEPORT would let a second listener bind one.
+    tcp_ports: set[int] = field(default_factory=set)
+    #: The quota shared with other worker processes, if any.
+    shared: SharedQuota | None = None
 
     def get(self, five_tuple: FiveTuple) -> Allocation | None:
         alloc = self.by_tuple.get(five_tuple)
@@ -175,17 +212,39 @@ class AllocationTable:
         even_port: bool = False,
         reserve: bool = False,
         token: bytes | None = None,
+        tcp: bool = False,
     ) -> tuple[Allocation, bytes | None]:
         """A new allocation, and the RESERVATION-TOKEN of the next port if ``reserve``.
 
         ``even_port`` asks for an even relay port (EVEN-PORT); ``reserve`` also holds
         port+1 for 30 seconds; ``token`` takes such a held port (RFC 8656 section 7.2).
+        ``tcp`` makes a TCP allocation (RFC 6062) with a listening relay socket.
         """
         self.check_quota(username)
+        if self.shared is not None and not await self.shared.acquire(username):
+            raise QuotaExceeded(f"user {username!r} holds the most allocations all workers allow")
+        try:
+            return self._create(five_tuple, username, realm, key, lifetime,
+                                even_port, reserve, token, tcp)
+        except BaseException:
+            if self.shared is not None:
+                self.shared.release(username)
+            raise
+
+    def _create(
+        self, five_tuple: FiveTuple, username: str, realm: str, key: bytes, lifetime: int,
+        even_port: bool, reserve: bool, token: bytes | None, tcp: bool,
+    ) -> tuple[Allocation, bytes | None]:
         alloc = Allocation(
             five_tuple, username, realm, key, self.clock() + lifetime,
             bucket=TokenBucket(self.bandwidth, self.clock), clock=self.clock,
         )
+        if tcp:
+            alloc.tcp_listener = self._bind_tcp()
+            alloc.relay = (self.relay_ip, alloc.tcp_listener.getsockname()[1])
+            self.tcp_ports.add(alloc.relay[1])
+            self._add(alloc)
+            return alloc, None
         new_token = None
         if token is not None:
             held = self.reservations.pop(token, None)
@@ -201,9 +260,27 @@ class AllocationTable:
                 self.reservations[new_token] = (partner, self.clock() + RESERVATION_LIFETIME)
         alloc.transport = UdpSocket(sock, alloc.from_peer)
         alloc.relay = (self.relay_ip, sock.getsockname()[1])
-        self.by_tuple[five_tuple] = alloc
-        self.per_user[username] = self.per_user.get(username, 0) + 1
+        self._add(alloc)
         return alloc, new_token
+
+    def _add(self, alloc: Allocation) -> None:
+        self.by_tuple[alloc.five_tuple] = alloc
+        self.per_user[alloc.username] = self.per_user.get(alloc.username, 0) + 1
+
+    def _bind_tcp(self) -> socket.socket:
+        """A TCP relay socket on a free port of the range (not yet listening)."""
+        low, high = self.port_range
+        count = high - low + 1
+        start = random.randrange(count)
+        for i in range(min(count, 128)):
+            port = low + (start + i) % count
+            if port in self.tcp_ports:
+                continue
+            try:
+                return relay_tcp_socket((self.relay_ip, port))
+            except OSError:
+                continue
+        raise NoRelayPort(f"no free TCP relay port in {low}-{high}")
 
     def _bind(self, port: int) -> socket.socket | None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -251,6 +328,10 @@ class AllocationTable:
                 self.per_user[alloc.username] = left
             else:
                 self.per_user.pop(alloc.username, None)
+            if alloc.tcp_listener is not None:
+                self.tcp_ports.discard(alloc.relay[1])
+            if self.shared is not None:
+                self.shared.release(alloc.username)
         alloc.close()
 
     def sweep(self) -> None:

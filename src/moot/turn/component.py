@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import secrets
-import sys
 from typing import TYPE_CHECKING
 
 from moot.node.component import Component
@@ -29,14 +26,12 @@ from moot.turn.settings import (
     TURN_USER_QUOTA,
     TURN_WORKERS,
 )
-from moot.turn.worker import READY, ServerSpec, build_server
+from moot.turn.worker import ServerSpec, WorkerPool, build_server
 
 if TYPE_CHECKING:
     from moot.node.context import NodeContext
 
 log = logging.getLogger(__name__)
-
-WORKER_START_TIMEOUT = 20.0
 
 
 class TurnServer(Component):
@@ -46,8 +41,7 @@ class TurnServer(Component):
     def __init__(self, node: NodeContext) -> None:
         super().__init__(node)
         self._server: Server | None = None
-        self._workers: list[asyncio.subprocess.Process] = []
-        self._drains: set[asyncio.Task[None]] = set()
+        self._workers: WorkerPool | None = None
 
     def enabled(self) -> bool:
         return bool(self.node.config.get(TURN_ENABLED))
@@ -108,9 +102,9 @@ class TurnServer(Component):
             return
         count = self.worker_count()
         if count:
+            self._workers = WorkerPool()
             try:
-                for part in spec.split(count):
-                    self._workers.append(await self._start_worker(part))
+                await self._workers.start(spec, count)
             except BaseException:
                 await self.stop()
                 raise
@@ -122,49 +116,12 @@ class TurnServer(Component):
         self.listeners = spec.listeners()
         self.detail = f"{mode}; relay {spec.relay_ip}:{spec.relay_ports[0]}-{spec.relay_ports[1]}"
 
-    async def _start_worker(self, spec: ServerSpec) -> asyncio.subprocess.Process:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "moot.turn.worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        proc.stdin.write(spec.to_json().encode() + b"\n")
-        await proc.stdin.drain()
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), WORKER_START_TIMEOUT)
-        except TimeoutError:
-            line = b""
-        if line.decode().strip() != READY:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            err = (await proc.stderr.read()).decode(errors="replace").strip().splitlines()
-            raise RuntimeError(f"TURN worker failed to start: {err[-1] if err else 'no output'}")
-        task = asyncio.get_running_loop().create_task(self._drain(proc.stderr))
-        self._drains.add(task)
-        task.add_done_callback(self._drains.discard)
-        return proc
-
-    @staticmethod
-    async def _drain(stream: asyncio.StreamReader) -> None:
-        """Log what a worker writes to stderr (so that its pipe never fills up)."""
-        async for line in stream:
-            log.warning("turn worker: %s", line.decode(errors="replace").rstrip())
-
     async def stop(self) -> None:
         if self._server is not None:
             await self._server.stop()
             self._server = None
-        for proc in self._workers:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-        for proc in self._workers:
-            try:
-                await asyncio.wait_for(proc.wait(), 5)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        self._workers.clear()
+        if self._workers is not None:
+            await self._workers.stop()
+            self._workers = None
         self.listeners = []
         self.detail = ""

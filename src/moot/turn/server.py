@@ -1,8 +1,10 @@
-"""The TURN protocol engine and its UDP, TCP and TLS transports (RFC 8656, RFC 8489).
+"""The TURN protocol engine and its UDP, TCP and TLS transports (RFC 8656, RFC 8489),
+with TCP relay allocations (RFC 6062).
 
 :class:`TurnCore` turns one received message into actions; the transports only
 frame bytes (datagrams, or RFC 8489 section 6.2.2 framing on streams) and hand
-them over with the 5-tuple they arrived on.
+them over with the 5-tuple they arrived on. A stream whose ConnectionBind
+succeeded stops carrying STUN: :func:`serve_stream` splices it to its peer.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import socket
 import ssl
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +47,14 @@ from moot.turn.stun import (
     parse,
     split_type,
 )
+from moot.turn.tcprelay import (
+    TCP_PROTOCOL,
+    ConnectionExists,
+    ConnectionFailed,
+    ConnectionRegistry,
+    PeerConnection,
+    TcpRelay,
+)
 from moot.turn.udp import UdpSocket
 
 log = logging.getLogger(__name__)
@@ -55,6 +65,11 @@ UDP_PROTOCOL = 17
 SWEEP_INTERVAL = 5.0
 
 Send = Callable[[bytes], None]
+#: (owner prefix, (kind, client, server), first message, reader, writer) -> forwarded.
+Forwarder = Callable[
+    [int, tuple[str, Address, Address], bytes, asyncio.StreamReader, asyncio.StreamWriter],
+    Awaitable[None],
+]
 
 
 @dataclass
@@ -84,6 +99,14 @@ class TurnCore:
     pending: set[FiveTuple] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=lambda: {"auth_failures": 0, "dropped": 0})
+    #: CONNECTION-IDs of TCP relay peer connections (RFC 6062).
+    connections: ConnectionRegistry = field(default_factory=ConnectionRegistry)
+    #: Client connections whose ConnectionBind succeeded, for their transport to splice.
+    data_connections: dict[FiveTuple, PeerConnection] = field(default_factory=dict)
+    bind_timeout: float = 30.0
+    #: In high-capacity mode: hands a stream over to the worker whose CONNECTION-ID prefix
+    #: is given (see :mod:`moot.turn.worker`), with the message already read from it.
+    forward: Forwarder | None = None
 
     # -- entry point ---------------------------------------------------------
 
@@ -123,7 +146,8 @@ class TurnCore:
             self._binding(req, msg)
             return
         if msg.method not in (
-            Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND
+            Method.ALLOCATE, Method.REFRESH, Method.CREATE_PERMISSION, Method.CHANNEL_BIND,
+            Method.CONNECT, Method.CONNECTION_BIND,
         ):
             self._reply_error(req, msg, 400, "Bad Request")
             return
@@ -134,9 +158,10 @@ class TurnCore:
             if req.five_tuple in self.pending:
                 return  # a retransmission while the relay is being bound
             self.pending.add(req.five_tuple)
-            task = asyncio.get_running_loop().create_task(self._allocate(req, msg, key))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._spawn(self._allocate(req, msg, key))
+            return
+        if msg.method == Method.CONNECTION_BIND:
+            self._connection_bind(req, msg, key)
             return
         alloc = self.table.get(req.five_tuple)
         if alloc is None:
@@ -149,8 +174,15 @@ class TurnCore:
             self._refresh(req, msg, key, alloc)
         elif msg.method == Method.CREATE_PERMISSION:
             self._create_permission(req, msg, key, alloc)
+        elif msg.method == Method.CONNECT:
+            self._connect(req, msg, key, alloc)
         else:
             self._channel_bind(req, msg, key, alloc)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     # -- replies -------------------------------------------------------------
 
@@ -261,7 +293,9 @@ class TurnCore:
         if transport is None:
             self._reply_error(req, msg, 400, "Bad Request: REQUESTED-TRANSPORT missing", key=key)
             return
-        if transport != UDP_PROTOCOL:
+        tcp = transport == TCP_PROTOCOL
+        if transport != UDP_PROTOCOL and not (tcp and req.transport != "udp"):
+            # RFC 6062 section 5.1: a TCP relay needs a TCP or TLS control connection.
             self._reply_error(req, msg, 442, "Unsupported Transport Protocol", key=key)
             return
         if msg.get(Attr.REQUESTED_ADDRESS_FAMILY, 1) != 1:
@@ -271,11 +305,15 @@ class TurnCore:
         if token is not None and Attr.EVEN_PORT in msg:
             self._reply_error(req, msg, 400, "Bad Request: EVEN-PORT with RESERVATION-TOKEN", key=key)
             return
+        if tcp and any(a in msg for a in (Attr.EVEN_PORT, Attr.RESERVATION_TOKEN, Attr.DONT_FRAGMENT)):
+            self._reply_error(req, msg, 400, "Bad Request: not with a TCP allocation", key=key)
+            return
         lifetime = self._lifetime(msg)
         try:
             alloc, new_token = await self.table.create(
                 req.five_tuple, username, self.credentials.realm, key, lifetime,
                 even_port=Attr.EVEN_PORT in msg, reserve=bool(msg.get(Attr.EVEN_PORT)), token=token,
+                tcp=tcp,
             )
         except QuotaExceeded:
             self._reply_error(req, msg, 486, "Allocation Quota Reached", key=key)
@@ -285,6 +323,14 @@ class TurnCore:
             return
         alloc.to_client = req.send
         alloc.wrap = self._wrapper(req.transport != "udp")
+        if alloc.tcp_listener is not None:
+            alloc.tcp = TcpRelay(alloc, alloc.tcp_listener, self.connections, self.bind_timeout)
+            try:
+                await alloc.tcp.start()
+            except OSError:
+                self.table.remove(alloc)
+                self._reply_error(req, msg, 508, "Insufficient Capacity", key=key)
+                return
         relayed = (self.public_ip or alloc.relay[0], alloc.relay[1])
         reply = Message(Method.ALLOCATE, Class.SUCCESS, msg.transaction_id, {
             Attr.XOR_RELAYED_ADDRESS: relayed,
@@ -349,6 +395,76 @@ class TurnCore:
             return
         self._reply(req, msg, Message(Method.CHANNEL_BIND, Class.SUCCESS, msg.transaction_id), key)
 
+    # -- TCP relay (RFC 6062) ------------------------------------------------
+
+    def _connect(self, req: Request, msg: Message, key: bytes, alloc: Allocation) -> None:
+        peer = msg.get(Attr.XOR_PEER_ADDRESS)
+        if alloc.tcp is None:
+            self._reply_error(req, msg, 400, "Bad Request: not a TCP allocation", key=key)
+            return
+        if peer is None:
+            self._reply_error(req, msg, 400, "Bad Request: XOR-PEER-ADDRESS missing", key=key)
+            return
+        if not self.policy.permits(peer[0]) or not alloc.has_permission(peer[0]):
+            self._reply_error(req, msg, 403, f"Forbidden: no permission for {peer[0]}", key=key)
+            return
+        if peer in alloc.tcp.peers:
+            self._reply_error(req, msg, 446, "Connection Already Exists", key=key)
+            return
+        self._spawn(self._connect_now(req, msg, key, alloc.tcp, peer))
+
+    async def _connect_now(
+        self, req: Request, msg: Message, key: bytes, relay: TcpRelay, peer: Address
+    ) -> None:
+        try:
+            cid = await relay.connect(peer)
+        except ConnectionExists:
+            self._reply_error(req, msg, 446, "Connection Already Exists", key=key)
+            return
+        except ConnectionFailed as exc:
+            log.debug("Connect failed: %s", exc)
+            self._reply_error(req, msg, 447, "Connection Timeout or Failure", key=key)
+            return
+        reply = Message(Method.CONNECT, Class.SUCCESS, msg.transaction_id, {Attr.CONNECTION_ID: cid})
+        self._reply(req, msg, reply, key)
+
+    def _connection_bind(self, req: Request, msg: Message, key: bytes) -> None:
+        """A new client connection asks to become the data connection of a peer connection."""
+        if req.transport == "udp":
+            self._reply_error(req, msg, 400, "Bad Request: ConnectionBind needs TCP or TLS", key=key)
+            return
+        if req.five_tuple in self.table.by_tuple or req.five_tuple in self.data_connections:
+            self._reply_error(req, msg, 400, "Bad Request: not a new connection", key=key)
+            return
+        cid = msg.get(Attr.CONNECTION_ID)
+        conn = self.connections.pending(cid) if cid is not None else None
+        if conn is None:
+            self._reply_error(req, msg, 400, "Bad Request: unknown CONNECTION-ID", key=key)
+            return
+        if conn.relay.alloc.username != msg.get(Attr.USERNAME):
+            self._reply_error(req, msg, 441, "Wrong Credentials", key=key)
+            return
+        # Bound before the reply goes out: the stream stops reading STUN right after it.
+        self.data_connections[req.five_tuple] = conn
+        conn.claim()
+        self._reply(req, msg, Message(Method.CONNECTION_BIND, Class.SUCCESS, msg.transaction_id), key)
+
+    def foreign_bind(self, data: bytes) -> int | None:
+        """The CONNECTION-ID prefix of another worker if ``data`` is a ConnectionBind for it."""
+        if self.forward is None or data[:2] != b"\x00\x0b":
+            return None
+        try:
+            cid = parse(data).get(Attr.CONNECTION_ID)
+        except StunError:
+            return None
+        if cid is None or cid >> 24 == self.connections.prefix:
+            return None
+        return int(cid >> 24)
+
+    def take_data_connection(self, five_tuple: FiveTuple) -> PeerConnection | None:
+        """The peer connection that the client connection ``five_tuple`` was just bound to."""
+        return self.data_connections.pop(five_tuple, None)
+
     def _send_indication(self, req: Request, msg: Message) -> None:
         alloc = self.table.get(req.five_tuple)
         peer = msg.get(Attr.XOR_PEER_ADDRESS)
@@ -404,6 +520,14 @@ async def serve_stream(
     local = writer.get_extra_info("sockname")
     client: Address = (str(peer[0]), int(peer[1]))
     server: Address = (str(local[0]), int(local[1]))
+    await serve_messages(core, kind, client, server, reader, writer)
+
+
+async def serve_messages(
+    core: TurnCore, kind: str, client: Address, server: Address,
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+) -> None:
+    """STUN and ChannelData framed on a stream from ``client``, until it ends or is spliced."""
 
     def send(out: bytes) -> None:
         if not writer.is_closing():
@@ -418,7 +542,16 @@ async def serve_stream(
             if size > 65535 + 8:
                 break
             data = head + await reader.readexactly(size - 4)
+            owner = core.foreign_bind(data)
+            if owner is not None and core.forward is not None:
+                # A ConnectionBind for a peer connection that another worker holds.
+                await core.forward(owner, (kind, client, server), data, reader, writer)
+                break
             core.handle(Request(data, kind, client, server, send))
+            bound = core.take_data_connection(five_tuple)
+            if bound is not None:  # from now on raw bytes to and from the peer
+                await bound.splice(reader, writer)
+                break
     except (asyncio.IncompleteReadError, ConnectionError, StunError, ssl.SSLError):
         pass
     finally:

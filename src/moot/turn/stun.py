@@ -1,4 +1,5 @@
-"""STUN message codec (RFC 5389 / RFC 8489) with the TURN attributes (RFC 8656).
+"""STUN message codec (RFC 5389 / RFC 8489) with the TURN attributes (RFC 8656)
+and the TCP relay methods and CONNECTION-ID attribute (RFC 6062).
 
 ``parse`` is strict: every length, family, padding-independent size and the
 FINGERPRINT are checked, and a malformed message raises :class:`StunError`
@@ -37,6 +38,10 @@ class Method(IntEnum):
     DATA = 0x007
     CREATE_PERMISSION = 0x008
     CHANNEL_BIND = 0x009
+    # RFC 6062 (TCP relay)
+    CONNECT = 0x00A
+    CONNECTION_BIND = 0x00B
+    CONNECTION_ATTEMPT = 0x00C
 
 
 class Class(IntEnum):
@@ -65,6 +70,7 @@ class Attr(IntEnum):
     DONT_FRAGMENT = 0x001A
     XOR_MAPPED_ADDRESS = 0x0020
     RESERVATION_TOKEN = 0x0022
+    CONNECTION_ID = 0x002A
     PRIORITY = 0x0024
     USE_CANDIDATE = 0x0025
     SOFTWARE = 0x8022
@@ -77,7 +83,7 @@ class Attr(IntEnum):
 ADDRESS_ATTRS = {Attr.MAPPED_ADDRESS, Attr.ALTERNATE_SERVER}
 XOR_ADDRESS_ATTRS = {Attr.XOR_PEER_ADDRESS, Attr.XOR_RELAYED_ADDRESS, Attr.XOR_MAPPED_ADDRESS}
 TEXT_ATTRS = {Attr.USERNAME: 513, Attr.REALM: 763, Attr.NONCE: 763, Attr.SOFTWARE: 763}
-UINT32_ATTRS = {Attr.LIFETIME, Attr.PRIORITY, Attr.FINGERPRINT}
+UINT32_ATTRS = {Attr.LIFETIME, Attr.PRIORITY, Attr.FINGERPRINT, Attr.CONNECTION_ID}
 UINT64_ATTRS = {Attr.ICE_CONTROLLED, Attr.ICE_CONTROLLING}
 FLAG_ATTRS = {Attr.DONT_FRAGMENT, Attr.USE_CANDIDATE}
 #: Attributes that may appear more than once (each occurrence kept, in order).

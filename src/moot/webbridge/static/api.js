@@ -6,12 +6,14 @@ export class ApiError extends Error {
    * @param {string} message server text for a person (may be empty)
    * @param {number} status HTTP status (0 when unreachable)
    * @param {number|null} retryAfter seconds to wait, for rateLimited
+   * @param {string|null} field the request field the error is about (invalidMeeting), if any
    */
-  constructor(code, message, status, retryAfter = null) {
+  constructor(code, message, status, retryAfter = null, field = null) {
     super(message || code);
     this.code = code;
     this.status = status;
     this.retryAfter = retryAfter;
+    this.field = field;
   }
 }
 
@@ -35,7 +37,8 @@ async function request(method, path, body) {
   }
   if (!response.ok) {
     const retryAfter = Number(data.retryAfter ?? response.headers.get('Retry-After')) || null;
-    throw new ApiError(data.error || `http${response.status}`, data.message || '', response.status, retryAfter);
+    throw new ApiError(data.error || `http${response.status}`, data.message || '', response.status, retryAfter,
+      typeof data.field === 'string' ? data.field : null);
   }
   return data;
 }
@@ -61,4 +64,20 @@ export async function fetchMe() {
   const me = await request('GET', '/api/me');
   if (!me.signedIn) throw new ApiError('notSignedIn', '', 200);
   return me;
+}
+
+/**
+ * The signed-in user's upcoming meetings: {available: true, meetings: [...]}, or
+ * {available: false} when this server has no scheduler. Rejects with "notSignedIn" (401).
+ */
+export function fetchMeetings() {
+  return request('GET', '/api/meetings');
+}
+
+/**
+ * Schedules a meeting organized by the signed-in user; resolves with the new meeting.
+ * Rejects with "invalidMeeting" (ApiError.field names the wrong input) or "schedulerUnavailable".
+ */
+export function scheduleMeeting(meeting) {
+  return request('POST', '/api/meetings', meeting);
 }

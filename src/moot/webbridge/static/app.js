@@ -2,6 +2,7 @@
 import { fetchMe, lookUpMeeting, signIn, signOut } from './api.js';
 import { deviceErrorText, errorText, fieldForCode, secondsText } from './messages.js';
 import { LevelMeter, LocalMedia } from './media.js';
+import { initMeetings, meetingsSignedIn, meetingsSignedOut, meetingsViewChanged } from './meetings.js';
 import { qualityLabel, QualityMonitor } from './quality.js';
 import { MeetingSession } from './session.js';
 import { announce, byId, el, formatClock, icon, paintAvatar, swapIcon } from './ui.js';
@@ -66,6 +67,7 @@ function setState(state) {
   document.body.dataset.state = state;
   for (const [name, viewId] of Object.entries(VIEW_OF_STATE)) byId(viewId).hidden = name !== state;
   window.scrollTo(0, 0);
+  meetingsViewChanged(state);
 }
 
 function focusHeading(id) {
@@ -244,6 +246,7 @@ function showSignedIn(me) {
   nameInput.readOnly = true;
   byId('display-name-hint').textContent = `You're signed in, so you join as ${me.name}.`;
   renderSpaces(me.spaces ?? []);
+  meetingsSignedIn();
 }
 
 function showSignedOut() {
@@ -259,6 +262,7 @@ function showSignedOut() {
   nameInput.readOnly = false;
   if (wasSignedIn) nameInput.value = app.link.name;
   byId('display-name-hint').textContent = 'Shown to everyone in the meeting.';
+  meetingsSignedOut();
 }
 
 function renderSpaces(spaces) {
@@ -958,6 +962,12 @@ function prefillFromLink() {
 }
 
 function wireEvents() {
+  initMeetings({
+    onSignedOut: () => {
+      showSignedOut();
+      announce('You were signed out. Sign in again to see your meetings.');
+    },
+  });
   byId('join-form').addEventListener('submit', (event) => {
     event.preventDefault();
     submitJoin();

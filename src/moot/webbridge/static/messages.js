@@ -84,3 +84,24 @@ export function deviceErrorText(kind, error) {
       return `We couldn't start your ${thing}.`;
   }
 }
+
+/** Server reasons that come back as a bare code in parentheses, in words. */
+const SCHEDULE_REASONS = {
+  endBeforeStart: 'The meeting must end after it starts.',
+  tooMany: 'That is too many.',
+};
+
+/**
+ * The text for a refused schedule request. The server says "Check 'timeZone': That time zone
+ * is not known."; shown next to the time zone box the "Check '...':" part only repeats itself.
+ */
+export function scheduleErrorText(code, message = '', onField = false) {
+  if (code === 'schedulerUnavailable') return 'Scheduling is not available on this server.';
+  if (code === 'notSignedIn') return 'You were signed out. Sign in again to schedule a meeting.';
+  if (code !== 'invalidMeeting') return errorText(code, { serverMessage: message });
+  let text = String(message || '').trim();
+  if (onField) text = text.replace(/^Check '[^']*':\s*/, '');
+  const bare = /^\((\w+)\)$/.exec(text);
+  if (bare) text = SCHEDULE_REASONS[bare[1]] ?? '';
+  return text || 'Check the meeting details and try again.';
+}
