@@ -12,8 +12,6 @@ import asyncio
 import importlib
 import importlib.util
 import logging
-import os
-import ssl
 from collections.abc import Coroutine
 from typing import Any
 
@@ -21,7 +19,7 @@ from aiohttp import web
 
 from moot.node.component import Component
 from moot.node.context import NodeContext
-from moot.node.httpsonly import bind_listener, show_address
+from moot.node.httpsonly import HttpsOnlySite
 from moot.node.interfaces import InterfaceNotMapped, listen_address
 from moot.node.settings import CALLBRIDGE_LISTEN
 from moot.pki import PkiError, server_ssl_context
@@ -53,7 +51,7 @@ class Scheduler(Component):
         super().__init__(node)
         self.outbox: Outbox | None = None
         self.worker: OutboxWorker | None = None
-        self._runner: web.AppRunner | None = None
+        self._site: HttpsOnlySite | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._levels = TimedLevels(node.config)
 
@@ -87,14 +85,17 @@ class Scheduler(Component):
         api = self._api_module()
         if api is not None:
             app.add_routes(api.routes(node, self.outbox))
-        await self._listen(app, address, port, context)
+        site = HttpsOnlySite(app, [(address, port)], context, redirect=False,
+                             hint="scheduler https listen <if> <port>", name="scheduler")
+        await site.start()
+        self._site = site
         self.worker = OutboxWorker(self.outbox, node.node_id, self.smtp_config)
         self._levels.refresh()
         self._spawn(self._timed_logging())
         self._spawn(self._guard("outbox", self.worker.run()))
         if api is not None and hasattr(api, "run_housekeeping"):
             self._spawn(self._guard("housekeeping", api.run_housekeeping(node)))
-        self.listeners = [f"https {show_address(address, port)}"]
+        self.listeners = site.listeners
         smtp = self.smtp_config()
         email = smtp.describe() if smtp else "no email server"
         self.detail = f"{files.describe()}; email: {email}"
@@ -103,27 +104,6 @@ class Scheduler(Component):
         if importlib.util.find_spec(API_MODULE) is None:
             return None
         return importlib.import_module(API_MODULE)
-
-    async def _listen(self, app: web.Application, address: str, port: int, context: ssl.SSLContext) -> None:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            sock = bind_listener(address, port)
-        except OSError as exc:
-            await runner.cleanup()
-            raise OSError(
-                exc.errno,
-                f"cannot listen on {show_address(address, port)}: {os.strerror(exc.errno or 0)}; "
-                "choose another port with 'scheduler https listen <if> <port>'",
-            ) from None
-        site = web.SockSite(runner, sock, ssl_context=context)
-        try:
-            await site.start()
-        except BaseException:
-            sock.close()
-            await runner.cleanup()
-            raise
-        self._runner = runner
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(coro))
@@ -149,9 +129,9 @@ class Scheduler(Component):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
         self._levels.reset()
         self.worker = None
         self.outbox = None

@@ -75,6 +75,14 @@ def _address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+def _rate_limited(service: WebBridgeService, address: str) -> web.Response | None:
+    wait = service.limiter.retry_after(address)
+    if wait is None:
+        return None
+    return problem(429, "rateLimited", f"Too many failed attempts; try again in {wait:.0f} s.",
+                   retryAfter=round(wait))
+
+
 async def meeting_info(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     address = _address(request)
@@ -83,10 +91,9 @@ async def meeting_info(request: web.Request) -> web.Response:
         meeting_id = _text(body, "meetingId")
     except _Problem as exc:
         return exc.response
-    wait = service.limiter.retry_after(address)
-    if wait is not None:
-        return problem(429, "rateLimited", f"Too many failed attempts; try again in {wait:.0f} s.",
-                       retryAfter=round(wait))
+    limited = _rate_limited(service, address)
+    if limited is not None:
+        return limited
     try:
         meeting = await service.lookup(meeting_id)
     except AccessDenied as exc:
@@ -112,10 +119,9 @@ async def sign_in(request: web.Request) -> web.Response:
         username, password = _text(body, "username"), _text(body, "password", 1024)
     except _Problem as exc:
         return exc.response
-    wait = service.limiter.retry_after(address)
-    if wait is not None:
-        return problem(429, "rateLimited", f"Too many failed attempts; try again in {wait:.0f} s.",
-                       retryAfter=round(wait))
+    limited = _rate_limited(service, address)
+    if limited is not None:
+        return limited
     who = await service.sign_in(username, password)
     if who is None:
         service.limiter.failed(address, f"failed sign-in as {username[:60]!r}")
