@@ -435,7 +435,7 @@ async def test_signed_in_user_schedules_and_lists_meetings(node: RunningNode, ap
         assert made["nextOccurrence"] == "2031-03-03T09:00:00"
         assert f":{node.ports.webbridge}/meeting/{made['callId']}?secret=" in made["joinUrl"]
         # Bad input: a clear reason naming the field, nothing saved.
-        for bad, field in (({**meeting, "end": "2031-03-03T08:00"}, None),
+        for bad, field in (({**meeting, "end": "2031-03-03T08:00"}, "end"),
                            ({**meeting, "timeZone": "Mars/Olympus"}, "timeZone"),
                            ({**meeting, "invitees": ["not an address"]}, "invitees"),
                            ({**meeting, "start": 5}, "start")):
@@ -445,6 +445,13 @@ async def test_signed_in_user_schedules_and_lists_meetings(node: RunningNode, ap
             assert answer["error"] == "invalidMeeting" and answer["message"]
             if field:
                 assert answer["field"] == field, answer
+        async with http.post(f"{url}/api/meetings", json={**meeting, "end": "2031-03-03T08:00"}) as resp:
+            assert (await resp.json())["message"] == "The meeting must end after it starts."
+        # Its space is made shortly before it starts: until then the meeting ID says so.
+        async with http.post(f"{url}/api/meeting", json={"meetingId": made["callId"]}) as resp:
+            assert resp.status == 404
+            early = await resp.json()
+        assert early["error"] == "meetingNotStarted" and "15 minutes before" in early["message"]
         async with http.get(f"{url}/api/meetings") as resp:
             listing = await resp.json()
         assert listing["available"] is True

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moot.api.objects.calls import CALL
-from moot.api.objects.common import URI_NAMESPACE
+from moot.api.objects.common import CALL_ID_NAMESPACE, URI_NAMESPACE
 from moot.callbridge import profiles, routing
 from moot.callbridge.routing import SpaceTarget
 from moot.db.apistore import Txn
@@ -65,6 +65,13 @@ def find_meeting(txn: Txn, meeting_id: str, web_bridge_url: str | None = None) -
         target = _by_uri(txn, meeting_id)
         via_uri = True
     if target is None:
+        owner = txn.owner_of(CALL_ID_NAMESPACE, meeting_id) if meeting_id.isdigit() else None
+        if owner is not None and owner[0] == "meeting":
+            # A scheduled meeting whose temporary space is made shortly before it starts.
+            from moot.scheduler.housekeeping import LEAD
+            minutes = int(LEAD.total_seconds() // 60)
+            raise AccessDenied("meetingNotStarted",
+                               f"This meeting is not open yet: it opens {minutes} minutes before it starts.")
         raise AccessDenied("unknownMeeting", UNKNOWN)
     profile = profiles.web_bridge(txn, target.space, web_bridge_url)
     if via_uri and profile.get("resolveCoSpaceUris", "off") == "off":

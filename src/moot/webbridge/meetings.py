@@ -90,6 +90,10 @@ def schedule(sched: Scheduling, who: SignedIn, body: dict[str, Any]) -> dict[str
     return {"id": oid, "role": "organizer", **{k: full.get(k) for k in SHOWN}}
 
 
+#: Errors that explain themselves whatever field they are on.
+_ERRORS = {
+    "endBeforeStart": "The meeting must end after it starts.",
+}
 _REASONS = {
     "unknownTimeZone": "That time zone is not known.",
     "invalidEmailAddress": "One of the invitees is not an email address.",
@@ -100,6 +104,8 @@ _REASONS = {
 def _explain(exc: ApiFailure) -> str:
     parameter = exc.attrs.get("parameter")
     error = exc.attrs.get("error", "")
+    if error in _ERRORS:
+        return _ERRORS[error]
     if parameter:
         detail = _REASONS.get(error, "It is missing or not valid." if error in ("", "invalidValue", "required")
                               else f"({error})")

@@ -3,6 +3,7 @@
 /** Which join-page field an error belongs to; null means the form as a whole. */
 const FIELD_OF_CODE = {
   unknownMeeting: 'meeting-id',
+  meetingNotStarted: 'meeting-id',
   badRequest: 'meeting-id',
   passcodeRequired: 'passcode',
   wrongPasscode: 'passcode',
