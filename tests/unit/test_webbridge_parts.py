@@ -11,9 +11,9 @@ import pytest
 from moot.callbridge.routing import SpaceTarget
 from moot.webbridge import signalling
 from moot.webbridge.access import AccessDenied, Meeting, check_entry
+from moot.webbridge.offer import BadOffer, check_offer
 from moot.webbridge.ratelimit import RateLimiter
 from moot.webbridge.signalling import Join, Leave, Mute, Ping, ProtocolError
-from moot.webbridge.webrtc_leg import BadOffer, check_offer
 
 # -- signalling ---------------------------------------------------------------------------
 
@@ -76,6 +76,8 @@ class Clock:
 def test_guessing_is_blocked_after_the_allowance_and_the_penalty_doubles(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     limiter = RateLimiter(allowed=3, window=60, penalty=30, max_penalty=100, clock=clock)
+    # Attached to the logger itself: other tests may have stopped it propagating to the root.
+    logging.getLogger("moot.webbridge").addHandler(caplog.handler)
     caplog.set_level(logging.INFO, "moot.webbridge")
     for _ in range(3):
         assert limiter.retry_after("10.0.0.1") is None
@@ -94,6 +96,7 @@ def test_guessing_is_blocked_after_the_allowance_and_the_penalty_doubles(caplog:
     for _ in range(4):
         limiter.failed("10.0.0.1", "wrongPasscode")
     assert limiter.retry_after("10.0.0.1") == pytest.approx(100)  # capped
+    logging.getLogger("moot.webbridge").removeHandler(caplog.handler)
 
 
 def test_failures_outside_the_window_are_forgotten() -> None:
@@ -155,3 +158,5 @@ def test_offers_without_audio_or_ice_are_refused() -> None:
         check_offer(no_ice)
     with pytest.raises(BadOffer, match="cannot be read"):
         check_offer("m=audio banana\r\n")
+    with pytest.raises(BadOffer, match="cannot be read"):
+        check_offer("")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from moot.media.workers import WorkerProcess, WorkerSet
+from moot.webbridge.offer import BadOffer
 from moot.webbridge.rtcworker import BAD_OFFER, rtc_worker_main
-from moot.webbridge.webrtc_leg import BadOffer
 
 #: An answer may take a while: ICE gathering on every interface.
 ANSWER_TIMEOUT = 20.0

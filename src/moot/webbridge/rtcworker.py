@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moot.media.ipc import Channel
-from moot.webbridge.webrtc_leg import BadOffer, WebRtcMedia
+from moot.webbridge.offer import BadOffer
+
+if TYPE_CHECKING:
+    from moot.webbridge.webrtc_leg import WebRtcMedia
 
 #: Error replies that mean "the browser's offer", told apart from the worker's own failures.
 BAD_OFFER = "bad offer: "
@@ -52,6 +55,8 @@ class RtcWorker:
             self.channel.send(("event", event))
 
     async def do_open(self, leg_id: str) -> tuple[str, int]:
+        from moot.webbridge.webrtc_leg import WebRtcMedia  # in the worker only: aiortc is heavy
+
         media = WebRtcMedia(on_failed=lambda reason: self._event("failed", leg_id, reason))
         self.legs[leg_id] = media
         return await media.open_relay()

@@ -14,7 +14,6 @@ from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.ratelimit import RateLimiter
 from moot.webbridge.signalling import Join
 from moot.webbridge.signin import SignedIn, SignIns, authenticate, my_spaces
-from moot.webbridge.webrtc_leg import WebRtcMedia
 
 if TYPE_CHECKING:
     from moot.callbridge.bridge import Bridge
@@ -51,6 +50,7 @@ class WebBridgeService:
     async def new_media(self, on_failed: Callable[[str], None]) -> MediaHandle:
         """A browser's media: in a WebRTC worker process (once they are up), else in this one."""
         if self.rtc is None:
+            from moot.webbridge.webrtc_leg import WebRtcMedia  # aiortc: only where it runs
             return WebRtcMedia(on_failed)
         if self._rtc_ready is not None:
             await self._rtc_ready

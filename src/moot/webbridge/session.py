@@ -21,9 +21,9 @@ from moot.callbridge.bridge import JoinRefused
 from moot.callbridge.call import LiveCall, LiveLeg
 from moot.webbridge import signalling
 from moot.webbridge.access import AccessDenied, Meeting
+from moot.webbridge.offer import BadOffer, check_offer
 from moot.webbridge.signalling import Join, Leave, Mute, Ping, ProtocolError
 from moot.webbridge.signin import SignedIn
-from moot.webbridge.webrtc_leg import BadOffer, check_offer
 
 if TYPE_CHECKING:
     from moot.webbridge.service import MediaHandle, WebBridgeService

@@ -27,12 +27,12 @@ import numpy as np
 import numpy.typing as npt
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from aiortc.sdp import SessionDescription as AiortcSdp
 from av import AudioFrame, AudioResampler
 from av.frame import Frame
 
 from moot.media.g711 import ulaw_decode, ulaw_encode
 from moot.media.rtp import RtpError, RtpPacket
+from moot.webbridge.offer import BadOffer, check_offer
 
 log = logging.getLogger("moot.webbridge")
 
@@ -47,10 +47,6 @@ MAX_QUEUED = 6
 CONNECT_TIMEOUT = 10.0
 #: A connected browser that sends no audio for this long is gone (its network, its tab).
 MEDIA_TIMEOUT = 4.0
-
-
-class BadOffer(ValueError):
-    """The browser's SDP offer cannot be answered (unparseable, no audio)."""
 
 
 class MixTrack(MediaStreamTrack):
@@ -129,19 +125,6 @@ class _Relay(asyncio.DatagramProtocol):
                 self.packets_out += 1
             self.seq = (self.seq + 1) & 0xFFFF
             self.timestamp = (self.timestamp + FRAME) & 0xFFFFFFFF
-
-
-def check_offer(sdp: str) -> None:
-    """Raise :class:`BadOffer` unless the offer parses and has an audio stream."""
-    try:
-        parsed = AiortcSdp.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises assorted errors on garbage
-        raise BadOffer(f"the SDP offer cannot be read ({type(exc).__name__})") from None
-    if not any(m.kind == "audio" and m.port != 0 for m in parsed.media):
-        raise BadOffer("the SDP offer has no audio stream")
-    if not parsed.media or any(m.ice is None or not m.ice.usernameFragment or m.dtls is None
-                                    for m in parsed.media if m.port):
-        raise BadOffer("the SDP offer lacks ICE credentials or a DTLS fingerprint")
 
 
 class WebRtcMedia:
