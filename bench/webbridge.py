@@ -7,7 +7,7 @@ the ratio to the guide's small edge (4 vCPU, 850 web audio calls: 212.5 per vCPU
 Method
 ------
 * A real node (``moot serve``, ``tests.helpers``) on a fresh data dir under a temp dir; its
-  HTTPS web bridge terminates WebRTC with aiortc in the node's main process and relays each
+  HTTPS web bridge terminates WebRTC with aiortc in its WebRTC worker processes and relays each
   leg's audio as PCMU on loopback into the call bridge's media pool (worker processes), which
   sends back the leg's N-1 mix. Spaces (one per 10 legs, passcode) come from the REST API.
 * The browsers are ``tests.webrtc_client.WebClient`` (aiortc: ICE, DTLS-SRTP, Opus) in K
@@ -114,10 +114,9 @@ NOTES: Final = (
     "number of legs the machine holds is bounded by both and is not the server's capacity. "
     "Legs per core is therefore legs held / the server's own measured CPU (all processes of "
     "moot serve, CPU seconds per second) at the highest step under 1 % loss. aiortc runs in "
-    "the node's main process: its event loop is one core at most (the decoder threads and "
-    "the Opus encoder executor add a little parallelism under the GIL), so a node's web "
-    "audio capacity is bounded by one main process whatever the core count; the media "
-    "workers scale per core. Join time is from join() (the offer's ICE gathering included) "
+    "the web bridge's WebRTC worker processes (one per core, legs placed on the least loaded), "
+    "the mixing in the media workers: both scale per core; the main process holds signalling "
+    "only. Join time is from join() (the offer's ICE gathering included) "
     "to the first audible decoded frame; the first leg of every call is left out (it hears "
     "nobody until the second joins)."
 )
@@ -883,8 +882,9 @@ def parse_args() -> argparse.Namespace:
                         help="niceness of the client processes (default 10; 0: same as the node)")
     parser.add_argument("--api-sample", type=int, default=10, help="legs whose server-side stats are read")
     parser.add_argument("--budget", type=float, default=480.0, help="no new step after this many seconds")
-    parser.add_argument("--profile-legs", type=int, default=20,
-                        help="legs for the cProfile run of the main process (0: no profile)")
+    parser.add_argument("--profile-legs", type=int, default=0,
+                        help="legs for a cProfile run of the node's main process (0, the default: none; "
+                        "WebRTC runs in the worker processes, so the main process holds only signalling)")
     parser.add_argument("--profile-seconds", type=float, default=5.0, help="profiled window, s")
     parser.add_argument("--micro-frames", type=int, default=2000, help="frames per timed relay step")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 legs, 5 s window")
