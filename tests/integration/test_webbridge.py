@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -475,3 +477,51 @@ async def _scheduler_meetings(node: RunningNode, user: str) -> list[str] | None:
     names = [str(dict((f if isinstance(f, str) else f.name, v) for f, v in pairs).get("name"))
              for _e, _id, pairs in response.listing[3]]
     return names or None
+
+
+def _busiest_rtc_worker(node: RunningNode) -> int | None:
+    """The WebRTC worker (``moot-webrtc-<n>``) with the most sockets open: the one holding a leg."""
+    assert node.proc is not None
+    children = Path(f"/proc/{node.proc.pid}/task/{node.proc.pid}/children").read_text().split()
+    sockets: dict[int, int] = {}
+    for pid in map(int, children):
+        try:
+            if not Path(f"/proc/{pid}/comm").read_text().startswith("moot-webrtc-"):
+                continue
+            fds = Path(f"/proc/{pid}/fd").iterdir()
+            sockets[pid] = sum(1 for fd in fds if os.readlink(fd).startswith("socket:"))
+        except OSError:
+            continue
+    if len(sockets) < 2 or len(set(sockets.values())) == 1:
+        return None
+    return max(sockets, key=lambda pid: sockets[pid])
+
+
+async def test_a_killed_webrtc_worker_ends_only_its_legs(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    await space(api, "Crash room", "701500", passcode=None)
+    first = WebClient(base(node), tone_hz=500.0, name="Before")
+    clients.append(first)
+    await first.connect()
+    await first.join("701500")
+    await until(lambda: _legs_named(api, {"Before"}), "the first leg")
+    victim = await until(lambda: _as_async(_busiest_rtc_worker(node)), "the WebRTC worker holding the leg")
+    os.kill(victim, signal.SIGKILL)
+    failure = await first.next_message("error", timeout=10)
+    assert failure["code"] == "mediaFailed" and failure["fatal"] is True
+    await until(lambda: _no_calls(api), "the leg of the killed worker is gone")
+    # The node goes on: a new browser joins (on a worker that still runs) and is mixed.
+    second = WebClient(base(node), tone_hz=700.0, name="After")
+    third = WebClient(base(node), tone_hz=900.0, name="Also after")
+    clients += [second, third]
+    for c in (second, third):
+        await c.connect()
+        await c.join("701500")
+    await asyncio.sleep(2.5)
+    now = time.monotonic()
+    assert heard(second, 900.0, now - 1.5, now) > -30.0
+
+
+async def _as_async(value: Any) -> Any:
+    return value

@@ -19,6 +19,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from moot.media.ipc import Channel
@@ -35,6 +36,13 @@ class WorkerProcess:
     #: What the owner places on it (legs), for least-loaded placement.
     load: int = 0
     alive: bool = True
+
+
+def _child_main(title: str, target: Callable[..., None], *args: Any) -> None:
+    """In the child: name the process (``ps``, ``top`` show ``moot-media-0``), then run."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(title[:15])
+    target(*args)
 
 
 class WorkerSet:
@@ -56,7 +64,8 @@ class WorkerSet:
         ctx = multiprocessing.get_context("spawn")
         for index in range(self.count):
             parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            process = ctx.Process(target=self.target, args=(child, *self.args), name=f"{self.name}-{index}",
+            title = f"moot-{self.name}-{index}"
+            process = ctx.Process(target=_child_main, args=(title, self.target, child, *self.args), name=title,
                                   daemon=True)
             process.start()
             child.close()
