@@ -349,6 +349,13 @@ def descendants(pid: int) -> list[int]:
 
 def _label(pid: int) -> str:
     try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        comm = ""
+    if comm.startswith("moot-"):
+        # Moot's worker processes name themselves: moot-media-0, moot-webrtc-1, ...
+        return comm.rstrip("0123456789").rstrip("-").replace("moot-", "") + " worker"
+    try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return "?"

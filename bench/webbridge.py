@@ -490,8 +490,17 @@ def window_figures(before: Snapshot, after: Snapshot, legs: int) -> dict[str, An
             "total": round(1e6 * cores / max(1, legs * FRAMES_PER_SECOND), 1),
             "main": round(1e6 * server["main_s"] / wall / max(1, legs * FRAMES_PER_SECOND), 1),
             "workers": round(1e6 * server["children_s"] / wall / max(1, legs * FRAMES_PER_SECOND), 1),
+            "webrtc_workers": round(1e6 * _kind_s(server, "webrtc worker") / wall
+                                    / max(1, legs * FRAMES_PER_SECOND), 1),
+            "media_workers": round(1e6 * _kind_s(server, "media worker") / wall
+                                   / max(1, legs * FRAMES_PER_SECOND), 1),
         },
     }
+
+
+def _kind_s(server: dict[str, Any], what: str) -> float:
+    """CPU seconds of the node's worker processes of one kind (by their process names)."""
+    return float(sum(c["cpu_s"] for c in server["children"] if c["what"] == what))
 
 
 def join_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -659,30 +668,29 @@ def relay_frame_costs(frames: int) -> dict[str, Any]:
 
 
 def where_time_goes(best: dict[str, Any] | None, costs: dict[str, Any]) -> dict[str, Any]:
-    """The measured main-process CPU per leg-frame against the sum of the codec steps."""
+    """The measured WebRTC-worker CPU per leg-frame against the sum of the codec steps."""
     if best is None:
         return {"note": "no passing step to compare with"}
     per = best["server_cpu_us_per_leg_frame"]
-    main_us = float(per["main"])
+    webrtc_us = float(per["webrtc_workers"])
     codec_us = float(costs["sum_us_per_leg_frame"])
     return {
         "at_legs": best["legs"],
         "server_us_per_leg_frame": per,
         "main_process_share_of_server_cpu": round(
             best["server_main_cores"] / max(1e-9, best["server_cores"]), 3),
-        "main_event_loop_thread_cores": best["server_main_loop_thread_cores"],
-        "main_other_threads_cores": best["server_main_other_threads_cores"],
         "relay_codec_steps_us": codec_us,
         "opus_us": costs["opus_share_us"],
-        "aiortc_python_plumbing_us_estimate": round(main_us - codec_us, 1),
-        "codec_steps_share_of_main": round(codec_us / max(1e-9, main_us), 3),
+        "aiortc_python_plumbing_us_estimate": round(webrtc_us - codec_us, 1),
+        "codec_steps_share_of_webrtc_workers": round(codec_us / max(1e-9, webrtc_us), 3),
         "note": (
-            "main = moot serve's main process per web leg and 20 ms frame (each frame is one "
-            "packet in and one out); relay_codec_steps = the micro-measured per-frame library "
-            "calls (relay_frame_costs); the rest of main is aiortc's per-packet Python work "
-            "(ICE/DTLS demultiplexing, jitter buffer, decoder thread and executor hand-offs, "
-            "RTCP, MixTrack pacing, asyncio scheduling) and the web bridge's own. workers = the "
-            "media pool mixing the leg as any PCMU leg."
+            "per web leg and 20 ms frame (one packet in and one out): main = moot serve's main "
+            "process (signalling only); webrtc_workers = the processes running aiortc; "
+            "media_workers = the media pool mixing the leg as any PCMU leg. relay_codec_steps = "
+            "the micro-measured per-frame library calls (relay_frame_costs); the rest of the "
+            "WebRTC workers' time is aiortc's per-packet Python work (ICE/DTLS demultiplexing, "
+            "jitter buffer, decoder thread and executor hand-offs, RTCP, MixTrack pacing, asyncio "
+            "scheduling) and the web bridge's relay."
         ),
     }
 

@@ -109,3 +109,36 @@ async def test_housekeeping_task_makes_the_space_of_a_meeting_about_to_start(cli
         task.cancel()
     space = node.api.handle("GET", f"/coSpaces/{one.findtext('temporarySpace')}", [], []).item
     assert space is not None and dict((f if isinstance(f, str) else f.name, v) for f, v in space[2])["callId"] == one.findtext("callId")
+
+
+async def test_deleting_a_space_or_organizer_through_api_v1_cancels_their_meetings(
+    client: tuple[TestClient[web.Request, web.Application], NodeContext, Outbox],
+) -> None:
+    c, node, outbox = client
+    alice = (node.api.handle("POST", "/users", [], [("userJid", "alice@example.com")]).location or "")[-36:]
+    bob = (node.api.handle("POST", "/users", [], [("userJid", "bob@example.com")]).location or "")[-36:]
+    room = (node.api.handle("POST", "/coSpaces", [], [("name", "Room"), ("uri", "room"), ("callId", "424242")])
+            .location or "")[-36:]
+    base = {"start": "2031-06-02T10:00", "end": "2031-06-02T10:30", "timeZone": "UTC",
+            "recurrence": "FREQ=WEEKLY;COUNT=3", "invitees": "carol@example.com"}
+    in_room = (await c.post("/api/v1/meetings", data={**base, "name": "In the room", "organizer": alice,
+                                                      "coSpace": room}, headers=AUTH)).headers["Location"]
+    by_bob = (await c.post("/api/v1/meetings", data={**base, "name": "Bob's", "organizer": bob},
+                           headers=AUTH)).headers["Location"]
+    kept = (await c.post("/api/v1/meetings", data={**base, "name": "Alice's own", "organizer": alice},
+                         headers=AUTH)).headers["Location"]
+    assert [m.mail.ics_method for m in outbox.claim("invites")] == ["REQUEST"] * 3
+    # The space goes (through /api/v1, not the scheduler): its meeting is cancelled, invitees told.
+    node.api.handle("DELETE", f"/coSpaces/{room}", [], [])
+    assert (await c.get(in_room, headers=AUTH)).status == 400
+    cancels = outbox.claim("after-space")
+    assert [m.mail.ics_method for m in cancels] == ["CANCEL"]
+    (event,) = icalendar.Calendar.from_ical(cancels[0].mail.ics or b"").walk("VEVENT")
+    assert str(event["SUMMARY"]) == "In the room" and str(event["STATUS"]) == "CANCELLED"
+    # The organizer goes: Bob's meeting is cancelled; the others stay.
+    node.api.handle("DELETE", f"/users/{bob}", [], [])
+    assert (await c.get(by_bob, headers=AUTH)).status == 400
+    assert [m.mail.ics_method for m in outbox.claim("after-user")] == ["CANCEL"]
+    assert (await c.get(kept, headers=AUTH)).status == 200
+    listing = ET.fromstring(await (await c.get("/api/v1/meetings", headers=AUTH)).read())
+    assert [m.findtext("name") for m in listing.iter("meeting")] == ["Alice's own"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from moot.api import hooks
 from moot.api.encoding import Item
 from moot.api.errors import ApiFailure, parameter_error
 from moot.api.model import Access, Field, FilterOp, ObjectType, ValueError_
@@ -385,6 +386,7 @@ class Api:
     def _delete_tree(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> None:
         if otype.hooks:
             otype.hooks.before_delete(txn, otype, obj)
+        hooks.deleting(txn, otype.name, obj)
         for child in self.catalog.children.get(otype.name, {}).values():
             for cid in txn.ids(child, obj["id"]):
                 cobj = txn.get(child, cid)

@@ -49,3 +49,21 @@ class Hooks:
     def views(self) -> dict[str, View]:
         """Read-only sub-resources of one object, by path segment (``meetingEntryDetail``)."""
         return {}
+
+
+#: What other features do when an object of a type is deleted (type name -> callbacks), in the
+#: deleting transaction: the scheduler cancels the meetings of a deleted space or organizer.
+DeleteListener = Callable[["Txn", dict[str, Any]], None]
+_delete_listeners: dict[str, list[DeleteListener]] = {}
+
+
+def on_delete(type_name: str, listener: DeleteListener) -> None:
+    """Call ``listener(txn, obj)`` whenever an object of ``type_name`` is deleted."""
+    listeners = _delete_listeners.setdefault(type_name, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def deleting(txn: Txn, type_name: str, obj: dict[str, Any]) -> None:
+    for listener in _delete_listeners.get(type_name, ()):
+        listener(txn, obj)

@@ -77,9 +77,13 @@ class NodeContext:
             from moot.api.catalog import catalog
             from moot.api.engine import Api
             from moot.db.apistore import ApiStore
+            from moot.scheduler.meetings import TYPES as MEETING_TYPES
 
             cat = catalog()
-            store = ApiStore(self.database_url, cat.types)
+            # The scheduler's meetings live in the same database: declared here too (not
+            # routed), so that deleting a space or a user cancels their meetings in the same
+            # transaction (moot.scheduler.meetings registers that) and no reference dangles.
+            store = ApiStore(self.database_url, (*cat.types, *MEETING_TYPES))
             env: dict[str, Any] = {
                 "node": self,
                 "started": self.started,

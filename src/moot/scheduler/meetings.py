@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 from moot.api.catalog import catalog as api_catalog
 from moot.api.engine import Api, Catalog, Route
 from moot.api.errors import ApiFailure, parameter_error
-from moot.api.hooks import Hooks
+from moot.api.hooks import Hooks, on_delete
 from moot.api.model import BOOL as BOOL_KIND
 from moot.api.model import CALL_ID as CALL_ID_KIND
 from moot.api.model import (
@@ -48,10 +48,11 @@ from moot.api.model import (
 )
 from moot.api.model import URI_USER_PART as URI_KIND
 from moot.api.objects.common import CALL_ID_NAMESPACE, URI_NAMESPACE, new_call_id, new_secret
-from moot.db.apistore import ApiStore, Txn
+from moot.db.apistore import ApiStore, Cond, Txn
 from moot.scheduler.ics import DialIn, Invitation
 from moot.scheduler.invites import Notice, compose
 from moot.scheduler.mail import OutgoingMail
+from moot.scheduler.outbox import enqueue_in, has_outbox
 from moot.scheduler.recurrence import (
     FOREVER,
     MAX_OCCURRENCES,
@@ -339,6 +340,12 @@ OCCURRENCE = ObjectType(
 TYPES = (MEETING, OCCURRENCE)
 
 
+#: Meetings one deletion cancels at most (a space or organizer with more is not deleted).
+CANCEL_LIMIT = 10_000
+on_delete("coSpace", lambda txn, obj: cancel_meetings_of(txn, "coSpace", obj["id"]))
+on_delete("user", lambda txn, obj: cancel_meetings_of(txn, "organizer", obj["id"]))
+
+
 def catalog() -> Catalog:
     return Catalog(TYPES)
 
@@ -386,6 +393,28 @@ def enqueue(txn: Txn, mail: OutgoingMail) -> None:
     outbox: MailQueue | None = _env(txn).get("outbox")
     if outbox is not None:
         outbox.enqueue(txn.conn, mail)
+    elif has_outbox(txn.conn):
+        # A change made outside the scheduler (a space deleted through /api/v1): the mail
+        # waits in the same outbox for whichever scheduler delivers.
+        enqueue_in(txn.conn, mail)
+
+
+def cancel_meetings_of(txn: Txn, field: str, oid: str) -> None:
+    """Cancel (CANCEL to the invitees) and remove every meeting whose ``field`` is ``oid``:
+    the meetings of a deleted space or of a deleted organizer."""
+    if MEETING.name not in txn.store.types:
+        return
+    _, rows = txn.list(MEETING, None, [Cond("eq", field, oid)], 0, CANCEL_LIMIT)
+    for row in rows:
+        meeting = txn.get(MEETING, row["id"])
+        if meeting is None:
+            continue
+        if MEETING.hooks is not None:
+            MEETING.hooks.before_delete(txn, MEETING, meeting)
+        for cid in txn.ids(OCCURRENCE, meeting["id"]):
+            txn.delete(OCCURRENCE, cid)
+        txn.clear_references(MEETING.name, meeting["id"])
+        txn.delete(MEETING, meeting["id"])
 
 
 def schedule_of(obj: dict[str, Any], changes: dict[datetime, Change]) -> Schedule:

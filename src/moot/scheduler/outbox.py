@@ -102,6 +102,30 @@ class Counts:
     sent: int
 
 
+def enqueue_in(conn: Connection, mail: OutgoingMail, *, now: float | None = None) -> str:
+    """Queue ``mail`` in the caller's open transaction (the outbox table must exist); its id."""
+    if not mail.to:
+        raise ValueError("a mail needs at least one recipient")
+    now = time.time() if now is None else now
+    entry = uuid.uuid4().hex
+    conn.execute(
+        outbox_table.insert().values(
+            id=entry,
+            created=now,
+            expires=now + EXPIRY_SECONDS,
+            due=now,
+            attempts=0,
+            reference=(mail.reference or "")[:255] or None,
+            payload=mail_to_json(mail),
+        )
+    )
+    return entry
+
+
+def has_outbox(conn: Connection) -> bool:
+    return bool(conn.dialect.has_table(conn, outbox_table.name))
+
+
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -115,22 +139,7 @@ class Outbox:
     # in the caller's transaction ---------------------------------------------------
     def enqueue(self, conn: Connection, mail: OutgoingMail, *, now: float | None = None) -> str:
         """Queue ``mail`` in the caller's open transaction; its entry id."""
-        if not mail.to:
-            raise ValueError("a mail needs at least one recipient")
-        now = time.time() if now is None else now
-        entry = uuid.uuid4().hex
-        conn.execute(
-            outbox_table.insert().values(
-                id=entry,
-                created=now,
-                expires=now + EXPIRY_SECONDS,
-                due=now,
-                attempts=0,
-                reference=(mail.reference or "")[:255] or None,
-                payload=mail_to_json(mail),
-            )
-        )
-        return entry
+        return enqueue_in(conn, mail, now=now)
 
     # the worker's side -------------------------------------------------------------
     def claim(self, owner: str, limit: int = BATCH, lease: float = LEASE_SECONDS) -> list[Claimed]:
