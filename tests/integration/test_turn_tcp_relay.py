@@ -423,3 +423,26 @@ async def test_connection_bind_reaching_another_worker_is_passed_on() -> None:
                 assert await _closed(data.reader)  # the peer's end reaches the client
                 await data.close()
         await control.close()
+
+
+async def test_bandwidth_cap_slows_a_tcp_relay_down_and_loses_nothing() -> None:
+    """``turn.bandwidth`` on a TCP relay: a stream is shaped (delayed), never cut."""
+    rate = 20_000  # bytes per second, both directions together
+    async with running_turn(bandwidth=rate) as turn, tcp_peer() as peer:
+        control, _relayed = await _tcp_allocation(turn)
+        await _permit(control, "127.0.0.1")
+        reply = await control.request(CONNECT, [_attr(XOR_PEER_ADDRESS, _xor_address("127.0.0.1", peer.port))])
+        assert reply.code == 200
+        peer_reader, peer_writer = await asyncio.wait_for(peer.accepted.get(), 5)
+        data, code = await _bind(turn, control.nonce, reply.attrs[CONNECTION_ID])
+        assert code == 200
+        payload = bytes(range(256)) * 240  # 61,440 bytes: 1 s of burst, then ~2 s of shaping
+        started = asyncio.get_running_loop().time()
+        data.writer.write(payload)
+        received = await asyncio.wait_for(peer_reader.readexactly(len(payload)), 15)
+        took = asyncio.get_running_loop().time() - started
+        assert received == payload
+        assert took >= (len(payload) - rate) / rate * 0.9, took
+        peer_writer.close()
+        await data.close()
+        await control.close()

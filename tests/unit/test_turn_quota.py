@@ -63,3 +63,16 @@ async def test_client_refuses_when_the_main_process_is_silent() -> None:
     client = QuotaClient(lambda line: None, timeout=0.05)
     assert await client.acquire("alice") is False
     client.answered(b"garbage\n")  # ignored
+
+
+def test_token_bucket_polices_datagrams_and_shapes_streams() -> None:
+    from moot.turn.allocation import TokenBucket
+
+    now = [100.0]
+    bucket = TokenBucket(1000, lambda: now[0])
+    assert bucket.take(600) and not bucket.take(600)  # UDP: what does not fit is dropped
+    assert bucket.delay(400) == 0.0  # the last 400 of the second's burst
+    assert bucket.delay(500) == 0.5  # TCP: over the rate means waiting, not losing
+    now[0] += 0.5
+    assert bucket.delay(0) == 0.0
+    assert TokenBucket(0).delay(10**9) == 0.0  # no cap

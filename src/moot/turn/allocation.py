@@ -67,16 +67,29 @@ class TokenBucket:
         self.tokens = float(self.rate)
         self.stamp = self.clock()
 
-    def take(self, size: int) -> bool:
-        if self.rate <= 0:
-            return True
+    def _refill(self) -> None:
         now = self.clock()
         self.tokens = min(float(self.rate), self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
+
+    def take(self, size: int) -> bool:
+        """Policing (UDP): True and debit if ``size`` bytes fit now, else False (drop it)."""
+        if self.rate <= 0:
+            return True
+        self._refill()
         if self.tokens < size:
             return False
         self.tokens -= size
         return True
+
+    def delay(self, size: int) -> float:
+        """Shaping (TCP): debit ``size`` bytes; the seconds to wait before sending them so
+        that the rate holds (a stream must not lose bytes, so it is slowed instead)."""
+        if self.rate <= 0:
+            return 0.0
+        self._refill()
+        self.tokens -= size
+        return max(0.0, -self.tokens / self.rate)
 
 
 @dataclass(eq=False)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from moot.turn.stun import Address, Attr, Class, Message, Method
 
 if TYPE_CHECKING:
-    from moot.turn.allocation import Allocation
+    from moot.turn.allocation import Allocation, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,17 @@ class PeerConnection:
         self.closed = True
         if self.timer is not None:
             self.timer.cancel()
-        self.writer.close()
+        if self.claimed:
+            self.writer.close()
+        else:
+            # Never bound, nothing relayed: reset it, so that no TIME_WAIT on the relayed
+            # address keeps the client from connecting to this peer again (RFC 6062 needs
+            # that same source address for every connection to the peer).
+            sock = self.writer.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.writer.transport.abort()
         if self.client_writer is not None:
             self.client_writer.close()
         self.relay.forget(self)
@@ -102,8 +112,8 @@ class PeerConnection:
             writer.close()
             return
         pumps = [
-            asyncio.ensure_future(_pump(reader, self.writer)),
-            asyncio.ensure_future(_pump(self.reader, writer)),
+            asyncio.ensure_future(_pump(reader, self.writer, self.relay.alloc.bucket)),
+            asyncio.ensure_future(_pump(self.reader, writer, self.relay.alloc.bucket)),
         ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -113,9 +123,12 @@ class PeerConnection:
             self.close()
 
 
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter, bucket: TokenBucket) -> None:
     with contextlib.suppress(ConnectionError, OSError):
         while data := await source.read(CHUNK):
+            wait = bucket.delay(len(data))  # the allocation's bandwidth cap, both directions
+            if wait:
+                await asyncio.sleep(wait)
             sink.write(data)
             await sink.drain()  # backpressure: stop reading while the other side is slow
 
