@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -46,6 +47,8 @@ RETRY_CAP_SECONDS = 3600.0
 #: Backoff for a server that does not work (down, TLS, login), at most the cap.
 SERVER_RETRY_CAP_SECONDS = 60.0
 BATCH = 50
+#: SMTP connections one scheduler sends a batch over at once.
+SMTP_SESSIONS = 4
 POLL_SECONDS = 1.0
 CLEAN_SECONDS = 60.0
 
@@ -162,10 +165,13 @@ class Outbox:
         # One transaction for the batch; the conditional UPDATE still lets each entry
         # go to one claimer only, and the entries this claim won carry (owner, until).
         with self.engine.begin() as conn:
+            # One statement per id (executemany): with ``id IN (...)`` SQLite preferred the
+            # (sent, due) index and walked every waiting entry (~110 ms at 150,000).
             conn.execute(
                 t.update()
-                .where(t.c.id.in_(ids), t.c.sent.is_(None), free)
-                .values(lease_owner=owner, lease_until=until)
+                .where(t.c.id == sa.bindparam("entry"), t.c.sent.is_(None), free)
+                .values(lease_owner=owner, lease_until=until),
+                [{"entry": entry} for entry in ids],
             )
             won = {
                 row.id: row
@@ -295,8 +301,10 @@ class OutboxWorker:
         server_retry_cap: float = SERVER_RETRY_CAP_SECONDS,
         clean_every: float = CLEAN_SECONDS,
         smtp_timeout: float | None = None,
+        sessions: int = SMTP_SESSIONS,
     ) -> None:
         self.outbox = outbox
+        self.sessions = sessions
         self.owner = owner
         self.smtp_config = smtp_config
         self.poll = poll
@@ -357,58 +365,38 @@ class OutboxWorker:
         return await self._send(cfg, claimed)
 
     async def _send(self, cfg: SmtpConfig, claimed: list[Claimed]) -> int:
-        sent = 0
-        pending = list(claimed)
+        """Send a claimed batch over up to :data:`SMTP_SESSIONS` connections at once (one
+        connection waits on the server's reply to every command: several keep it busy)."""
+        queue: deque[Claimed] = deque(claimed)
         #: Accepted by the server, not yet marked sent (marked once per batch).
         accepted: list[str] = []
-        timeout = self.smtp_timeout
-        session = SmtpSession(cfg) if timeout is None else SmtpSession(cfg, timeout)
+        in_flight: dict[str, Claimed] = {}
+        sessions = max(1, min(self.sessions, len(claimed)))
         try:
-            await session.connect()
-            try:
-                while pending:
-                    item = pending[0]
-                    if time.time() > item.lease_until - 2 * session.timeout:
-                        break  # the lease would run out mid-send: give the rest back
-                    pending.pop(0)
-                    try:
-                        await session.send(item.mail, item.id)
-                    except MessageError as exc:
-                        attempts = item.attempts + 1
-                        delay = backoff(attempts, self.retry_base, self.retry_cap)
-                        log.warning(
-                            "outbox: %s refused (attempt %d), retry in %.0f s: %s",
-                            item.mail.reference or item.id, attempts, delay, exc,
-                        )
-                        await asyncio.to_thread(
-                            self.outbox.retry_later, item.id, self.owner, attempts, str(exc), delay
-                        )
-                        continue
-                    except ServerError:
-                        pending.insert(0, item)
-                        raise
-                    accepted.append(item.id)
-                    sent += 1
-            finally:
-                try:
-                    # Before QUIT, to keep the accepted-but-not-marked window short.
-                    await asyncio.to_thread(self._mark_accepted, accepted)
-                finally:
-                    await session.close()
-        except ServerError as exc:
-            self._server_failed(str(exc))
-            for item in pending:
-                await asyncio.to_thread(self.outbox.release, item.id, self.owner, str(exc))
-            return sent
+            results = await asyncio.gather(
+                *(self._session(cfg, queue, accepted, in_flight) for _ in range(sessions)),
+                return_exceptions=True,
+            )
         except BaseException:
             # Stopped (cancelled) mid-batch: mark what the server took and give the rest
             # back at once, synchronously.
             self._mark_accepted(accepted)
-            for item in pending:
+            for item in [*queue, *in_flight.values()]:
                 self.outbox.release(item.id, self.owner)
             raise
-        for item in pending:
-            await asyncio.to_thread(self.outbox.release, item.id, self.owner)
+        sent = len(accepted)
+        await asyncio.to_thread(self._mark_accepted, accepted)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        server_errors = [r for r in failures if isinstance(r, ServerError)]
+        error = str(server_errors[0]) if server_errors else None
+        for item in queue:
+            await asyncio.to_thread(self.outbox.release, item.id, self.owner, error)
+        if server_errors and not sent:
+            self._server_failed(str(server_errors[0]))
+            return sent
+        other = [r for r in failures if not isinstance(r, ServerError)]
+        if other:
+            raise other[0]
         if self.server_failures:
             log.info("outbox: email server %s works again", cfg.describe())
         self.server_failures = 0
@@ -417,6 +405,41 @@ class OutboxWorker:
         if sent:
             log.info("outbox: sent %d mail(s) through %s", sent, cfg.host)
         return sent
+
+    async def _session(self, cfg: SmtpConfig, queue: deque[Claimed], accepted: list[str],
+                       in_flight: dict[str, Claimed]) -> None:
+        """One SMTP connection taking mail from the batch's queue until it is empty."""
+        timeout = self.smtp_timeout
+        session = SmtpSession(cfg) if timeout is None else SmtpSession(cfg, timeout)
+        await session.connect()
+        try:
+            while queue:
+                item = queue.popleft()
+                if time.time() > item.lease_until - 2 * session.timeout:
+                    queue.appendleft(item)
+                    return  # the lease would run out mid-send: the rest is given back
+                in_flight[item.id] = item
+                try:
+                    await session.send(item.mail, item.id)
+                except MessageError as exc:
+                    attempts = item.attempts + 1
+                    delay = backoff(attempts, self.retry_base, self.retry_cap)
+                    log.warning(
+                        "outbox: %s refused (attempt %d), retry in %.0f s: %s",
+                        item.mail.reference or item.id, attempts, delay, exc,
+                    )
+                    await asyncio.to_thread(
+                        self.outbox.retry_later, item.id, self.owner, attempts, str(exc), delay
+                    )
+                    continue
+                except ServerError:
+                    queue.appendleft(item)
+                    raise
+                finally:
+                    in_flight.pop(item.id, None)
+                accepted.append(item.id)
+        finally:
+            await session.close()
 
     def _mark_accepted(self, accepted: list[str]) -> None:
         entries = list(accepted)
