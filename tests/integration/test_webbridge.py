@@ -51,6 +51,16 @@ def heard(client: WebClient, freq: float, since: float, until_: float) -> float:
     return tone_level_db(samples, rate, freq)
 
 
+async def joined(node: RunningNode, clients: list[WebClient], meeting: str, name: str,
+                 tone_hz: float | None = 440.0) -> WebClient:
+    """A synthetic browser in ``meeting`` (closed by the ``clients`` fixture)."""
+    client = WebClient(base(node), tone_hz=tone_hz, name=name)
+    clients.append(client)
+    await client.connect()
+    await client.join(meeting)
+    return client
+
+
 @pytest.fixture
 async def clients() -> AsyncIterator[list[WebClient]]:
     made: list[WebClient] = []
@@ -235,10 +245,7 @@ async def test_a_browser_that_vanishes_is_removed_within_5_seconds(
     node: RunningNode, api: Api, clients: list[WebClient]
 ) -> None:
     await space(api, "Gone room", "700600", passcode=None)
-    c = WebClient(base(node), tone_hz=440.0, name="Erin")
-    clients.append(c)
-    await c.connect()
-    await c.join("700600")
+    c = await joined(node, clients, "700600", "Erin")
     await until(lambda: _legs_named(api, {"Erin"}), "Erin's leg")
     closed = time.monotonic()
     await c.close()  # the tab closes: no leave
@@ -501,10 +508,7 @@ async def test_a_killed_webrtc_worker_ends_only_its_legs(
     node: RunningNode, api: Api, clients: list[WebClient]
 ) -> None:
     await space(api, "Crash room", "701500", passcode=None)
-    first = WebClient(base(node), tone_hz=500.0, name="Before")
-    clients.append(first)
-    await first.connect()
-    await first.join("701500")
+    first = await joined(node, clients, "701500", "Before", 500.0)
     await until(lambda: _legs_named(api, {"Before"}), "the first leg")
     victim = await until(lambda: _as_async(_busiest_rtc_worker(node)), "the WebRTC worker holding the leg")
     os.kill(victim, signal.SIGKILL)
@@ -512,12 +516,8 @@ async def test_a_killed_webrtc_worker_ends_only_its_legs(
     assert failure["code"] == "mediaFailed" and failure["fatal"] is True
     await until(lambda: _no_calls(api), "the leg of the killed worker is gone")
     # The node goes on: a new browser joins (on a worker that still runs) and is mixed.
-    second = WebClient(base(node), tone_hz=700.0, name="After")
-    third = WebClient(base(node), tone_hz=900.0, name="Also after")
-    clients += [second, third]
-    for c in (second, third):
-        await c.connect()
-        await c.join("701500")
+    second = await joined(node, clients, "701500", "After", 700.0)
+    await joined(node, clients, "701500", "Also after", 900.0)
     await asyncio.sleep(2.5)
     now = time.monotonic()
     assert heard(second, 900.0, now - 1.5, now) > -30.0
