@@ -23,8 +23,10 @@ from typing import Any, Literal, TypeVar
 
 from moot.api.encoding import Group
 from moot.api.objects.calls import CALL, CALL_LEG, PARTICIPANT, call_row
+from moot.callbridge import enforcement as enforcement_module
 from moot.callbridge import ivr, profiles, routing
 from moot.callbridge.call import LegListener, LiveCall, LiveLeg
+from moot.callbridge.enforcement import Enforcement
 from moot.callbridge.projection import Projection
 from moot.callbridge.prompts import prompt
 from moot.db.apistore import ApiStore
@@ -118,8 +120,11 @@ class Bridge:
     """One node's call bridge (also the ``LiveCalls`` the API hooks talk to)."""
 
     def __init__(self, store: ApiStore, pool: MediaPool, endpoint_factory: Callable[[Bridge], SipEndpoint],
-                 *, digit_timeout: float = 10.0, media_ready: Awaitable[None] | None = None) -> None:
+                 *, digit_timeout: float = 10.0, media_ready: Awaitable[None] | None = None,
+                 enforcement: Callable[[], Enforcement] = enforcement_module.NONE) -> None:
         self.store = store
+        #: Licence enforcement (guide B.4): prompts and notices on joining, no encryption at level 3.
+        self.enforcement = enforcement
         self.pool = pool
         self._media_ready = media_ready
         self.endpoint = endpoint_factory(self)
@@ -207,11 +212,17 @@ class Bridge:
             txn.reply(target.status, target.reason)
             return
         answer: sdp.AudioAnswer | None = None
+        encryption = self.enforcement().encryption_allowed
+        if not encryption and prof.media_encryption == "required":
+            txn.reply(488, extra=[("Warning", f'399 moot "{enforcement_module.COMPLIANCE_TEXT}"')])
+            return
         if offer is not None:
             try:
-                answer = sdp.negotiate_audio(offer, AUDIO_CODECS, srtp=_srtp_mode(prof.media_encryption))
+                answer = sdp.negotiate_audio(offer, AUDIO_CODECS,
+                                             srtp=_srtp_mode(prof.media_encryption) if encryption else "refused")
             except sdp.NotAcceptable as exc:
-                txn.reply(488, extra=[("Warning", f'304 moot "{exc}"'[:200])])
+                reason = str(exc) if encryption else f"{exc} ({enforcement_module.COMPLIANCE_TEXT})"
+                txn.reply(488, extra=[("Warning", f'304 moot "{reason}"'[:200])])
                 return
         remote, name = _display(request)
         leg = LiveLeg(
@@ -399,6 +410,15 @@ class Bridge:
         }, new=new)
         self._spawn(self._activation(call))
         self.call_changed(call)
+        self._enforce_on_join(leg)
+
+    def _enforce_on_join(self, leg: LiveLeg) -> None:
+        """Guide B.4: at alarm level 2 or 3 every participant joining hears why (and sees it)."""
+        enforcement = self.enforcement()
+        if enforcement.prompt is not None and leg.state == "connected":
+            self._spawn(self.pool.play(leg.id, prompt(enforcement.prompt)), leg)
+        if enforcement.notice is not None and leg.listener is not None:
+            leg.listener.notice(*enforcement.notice)
 
     def call_changed(self, call: LiveCall) -> None:
         """Tell the call's browser legs that who is in it, or muted, or speaking changed."""
@@ -598,6 +618,9 @@ class Bridge:
                            listener: LegListener) -> LiveLeg:
         """A browser joins a space: its leg in the space's call, with a media port on loopback
         where the web bridge relays the browser's audio (:meth:`start_web_leg` starts it)."""
+        if not self.enforcement().encryption_allowed:
+            # Browsers' media is always encrypted (DTLS-SRTP): none are processed at level 3.
+            raise JoinRefused("outOfCompliance", enforcement_module.COMPLIANCE_TEXT)
         prof = await self._db(self._profiles, target.space, target.access_method)
         call = await self._call_for_space(target.space, prof)
         if not self._has_room(call):

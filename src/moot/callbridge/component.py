@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import moot
 from moot.callbridge.bridge import Bridge
+from moot.callbridge.enforcement import EnforcementSource
+from moot.licensing.node import current as licensing_current
 from moot.licensing.node import load as licensing_load
 from moot.media.pool import MediaPool
 from moot.node.component import Component
@@ -78,9 +80,11 @@ class CallBridge(Component):
         # servers when it has one, else to the system's resolvers.
         root = [z for z in forward_zones(config) if z.domain == "."]
         resolver = Resolver([str(z.server) for z in root], port=root[0].port) if root else None
+        node = self.node
         bridge = Bridge(api.store, self.pool,
                         lambda b: SipEndpoint(b, user_agent=f"Moot/{moot.__version__}", resolver=resolver),
-                        media_ready=pool_started)
+                        media_ready=pool_started,
+                        enforcement=EnforcementSource(lambda: licensing_current(node).alarm_level))
         self.bridge = bridge
         try:
             await bridge.start()

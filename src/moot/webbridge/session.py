@@ -225,6 +225,10 @@ class WebSession:
                 await self._send_participants(call)
         self._spawn(later())
 
+    def notice(self, text: str, seconds: int | None) -> None:
+        """A text over the meeting (licence enforcement); ``seconds`` None: it stays."""
+        self._spawn(self.send({"type": "notice", "text": text, "seconds": seconds}))
+
     def host_mute(self, audio: bool) -> None:
         self._spawn(self.send({"type": "hostMute", "audio": audio}))
 

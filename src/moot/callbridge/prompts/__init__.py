@@ -17,6 +17,9 @@ PROMPT_TEXTS = {
     "goodbye": "Sorry, too many attempts. Goodbye.",
     "meeting_full": "This meeting is full. Goodbye.",
     "meeting_locked": "This meeting is locked. Please wait.",
+    # Licence enforcement (guide B.4, Table 6): alarm level 2, and the guide's own words for 3.
+    "license_expired": "The license of this meeting server has expired. Please contact your administrator.",
+    "out_of_compliance": "Your deployment is out of licensing compliance, please contact your administrator.",
 }
 
 

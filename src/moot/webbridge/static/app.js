@@ -653,6 +653,7 @@ function listenToSession(session) {
     renderSpeaker();
   }));
   session.addEventListener('hostMute', mine(({ audio }) => showHostMute(audio)));
+  session.addEventListener('notice', mine(({ text, seconds }) => showNotice(text, seconds)));
   session.addEventListener('ended', mine(({ reason }) => finish('ended', reason)));
   session.addEventListener('lost', mine(() => finish('lost')));
   session.addEventListener('error', mine(({ code, message, fatal }) => {
@@ -842,11 +843,12 @@ function showHostMute(audio) {
   if (!audio) app.hostNoticeTimer = setTimeout(() => { banner.hidden = true; }, HOST_UNMUTE_NOTICE_MS);
 }
 
-function showNotice(text) {
+/** A notice over the meeting; `seconds` null keeps it up until dismissed (a server notice that stays). */
+function showNotice(text, seconds = NOTICE_MS / 1000) {
   clearTimeout(app.noticeTimer);
   byId('meeting-notice-text').textContent = text;
   byId('meeting-notice').hidden = false;
-  app.noticeTimer = setTimeout(() => { byId('meeting-notice').hidden = true; }, NOTICE_MS);
+  if (seconds !== null) app.noticeTimer = setTimeout(() => { byId('meeting-notice').hidden = true; }, seconds * 1000);
 }
 
 function showQuality({ level, text, lossPercent, rttMs, jitterMs }) {

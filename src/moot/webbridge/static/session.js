@@ -46,7 +46,7 @@ function waitForIceGathering(pc, capMs) {
 
 /**
  * Events (CustomEvent, data in `detail`): track {stream, track}, participants {participants},
- * speaker {participantId}, hostMute {audio}, ended {reason}, error {code, message, fatal},
+ * speaker {participantId}, hostMute {audio}, notice {text, seconds}, ended {reason}, error {code, message, fatal},
  * lost {} (socket closed or went silent without an `ended`), connectionstate {state}.
  */
 export class MeetingSession extends EventTarget {
@@ -164,6 +164,7 @@ export class MeetingSession extends EventTarget {
       case 'participants': return this.emit('participants', { participants: message.participants ?? [] });
       case 'speaker': return this.emit('speaker', { participantId: message.participantId ?? null });
       case 'hostMute': return this.emit('hostMute', { audio: Boolean(message.audio) });
+      case 'notice': return this.emit('notice', { text: String(message.text ?? ''), seconds: message.seconds ?? null });
       case 'ended':
         this.finished = true;
         return this.emit('ended', { reason: message.reason ?? '' });
