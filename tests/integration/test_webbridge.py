@@ -525,3 +525,29 @@ async def test_a_killed_webrtc_worker_ends_only_its_legs(
 
 async def _as_async(value: Any) -> Any:
     return value
+
+
+async def test_multiparty_licensing_counts_calls_and_personal_licences(
+    node: RunningNode, api: Api, clients: list[WebClient]
+) -> None:
+    """Guide B.9: a call in a space whose owner holds a personal licence uses it (even when
+    the owner is not in the call); the other calls use shared licences."""
+    licensed = await api.post("/userProfiles", hasLicense="true")
+    owner = await api.post("/users", userJid="owner@example.com", userProfile=licensed)
+    await api.post("/users", userJid="nobody@example.com")
+    mine = await space(api, "Owned room", "701600", passcode=None)
+    await api.put(f"/coSpaces/{mine}", ownerId=owner)
+    await space(api, "Shared room", "701700", passcode=None)
+    await joined(node, clients, "701600", "Guest one")
+    await joined(node, clients, "701600", "Guest two")
+    await joined(node, clients, "701700", "Guest three")
+
+    async def usage() -> ET.Element | None:
+        found = await api.get("/system/multipartyLicensing")
+        return found if found.findtext("participantsActive") == "3" else None
+
+    counts = await until(usage, "three participants counted")
+    assert counts.findtext("users") == "2"
+    assert counts.findtext("personalLicenses") == "1"
+    assert counts.findtext("callsActive") == "2"
+    assert counts.findtext("callsWithoutPersonalLicense") == "1"

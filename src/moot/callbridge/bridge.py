@@ -30,6 +30,7 @@ from moot.callbridge.enforcement import Enforcement
 from moot.callbridge.projection import Projection
 from moot.callbridge.prompts import prompt
 from moot.db.apistore import ApiStore
+from moot.licensing import assignment
 from moot.media.codecs import CodecSpec
 from moot.media.pool import (
     DtmfReceived,
@@ -370,7 +371,12 @@ class Bridge:
         self.calls[call.id] = call
         self.by_space[space["id"]] = call
         self.projection.insert(CALL, call.id, call_row(space, call.name))
+        call.owner_licensed = await self._db(self._space_covered, space)
         return call
+
+    def _space_covered(self, space: dict[str, Any]) -> bool:
+        with self.store.reader() as txn:
+            return assignment.space_covered(txn, space)
 
     def _forwarding_call(self, target: routing.ForwardTarget) -> LiveCall:
         destination = f"{target.user}@{target.domain}" if target.user else target.domain
@@ -756,6 +762,16 @@ class Bridge:
             ("txAudio", audio_tx),
         ))
         return {"status": status, "rxAudioMute": leg.rx_mute, "txAudioMute": leg.tx_mute}
+
+    def licence_usage(self) -> dict[str, int]:
+        """Live counts of ``/system/multipartyLicensing`` (guide B.9): calls with someone in
+        them, their participants, and the calls no personal licence covers."""
+        calls = [c for c in self.calls.values() if c.legs and not c.ended]
+        return {
+            "callsActive": len(calls),
+            "participantsActive": sum(len(c.legs) for c in calls),
+            "callsWithoutPersonalLicense": sum(1 for c in calls if not c.owner_licensed),
+        }
 
     def system_counters(self) -> dict[str, int]:
         legs = list(self.legs.values())

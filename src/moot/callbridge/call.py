@@ -40,6 +40,8 @@ class LiveCall:
     max_legs: int = 0
     active_speaker: str | None = None
     ended: bool = False
+    #: Covered by its space owner's personal licence (guide B.9); else a shared licence.
+    owner_licensed: bool = False
 
     @property
     def duration_seconds(self) -> int:

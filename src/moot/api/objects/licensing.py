@@ -24,13 +24,15 @@ from moot.api.encoding import Group
 from moot.api.hooks import Hooks
 from moot.api.model import LIVE, NUMBER, STRING, Access, Field, ObjectType, read_only_view
 from moot.api.objects.system import txn_env
+from moot.api.objects.users import USER
 from moot.db.apistore import Txn
+from moot.licensing.assignment import personal_licences
 from moot.licensing.feature import Feature, FeatureStatus, UserLicence, show_date
 from moot.licensing.node import current, today_utc
 from moot.licensing.state import LicensingState, evaluate
 
 READ_ONLY = Access.READ_ONLY
-#: The usage counts of ``/system/multipartyLicensing`` (0 until usage is counted).
+#: The usage counts of ``/system/multipartyLicensing`` (the weighted ones are 0: not counted yet).
 USAGE_COUNTS = (
     "users",
     "personalLicenses",
@@ -111,6 +113,11 @@ class MultipartyLicensingHooks(Hooks):
         }
         for name in USAGE_COUNTS:
             values[name] = 0
+        values["users"] = txn.count(USER)
+        values["personalLicenses"] = personal_licences(txn)
+        bridge = txn_env(txn).get("callbridge")
+        if bridge is not None:
+            values.update(bridge.licence_usage())
         return values
 
 
@@ -126,7 +133,8 @@ MULTIPARTY_LICENSING = read_only_view(
     hooks=MultipartyLicensingHooks(),
     summary=(
         "The personal (PMP Plus) and shared (SMP Plus) licence limits (absent: not limited); "
-        "usage is not counted yet, so the usage counts are 0."
+        "users, personal licences held, active calls and participants, and calls no personal "
+        "licence covers are counted; the weighted counts (guide B.11) are not yet (0)."
     ),
 )
 
