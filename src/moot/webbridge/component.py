@@ -74,8 +74,8 @@ class WebBridge(Component):
         public = f"https://{f'[{host}]' if ':' in host else host}{'' if port == 443 else f':{port}'}"
 
         def bridge() -> Bridge | None:
-            found = api.env.get("callbridge")
-            return found if found is not None else None
+            found: Bridge | None = api.env.get("callbridge")
+            return found
 
         node = self.node
 

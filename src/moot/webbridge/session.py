@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from moot.callbridge.bridge import JoinRefused
+from moot.callbridge.bridge import Bridge, JoinRefused
 from moot.callbridge.call import LiveCall, LiveLeg
 from moot.webbridge import signalling
 from moot.webbridge.access import AccessDenied, Meeting
@@ -144,7 +144,7 @@ class WebSession:
             await self.send(signalling.error("unavailable", "Joining failed on the server; try again.",
                                              fatal=False))
 
-    async def _connect(self, bridge: Any, meeting: Meeting, join: Join, name: str) -> None:
+    async def _connect(self, bridge: Bridge, meeting: Meeting, join: Join, name: str) -> None:
         self.media = await self.service.new_media(self._media_failed)
         relay = await self.media.open_relay()
         self.leg = await bridge.open_web_leg(
