@@ -33,6 +33,7 @@ import numpy.typing as npt
 from moot.media.codecs import CodecSpec
 from moot.media.leg import (
     DtmfReceived,
+    KeyframeWanted,
     LegConfig,
     LegStats,
     MediaError,
@@ -41,6 +42,8 @@ from moot.media.leg import (
     PoolTotals,
     RtpTimeout,
     SpeakerChanged,
+    VideoConfig,
+    VideoStats,
 )
 from moot.media.worker import LegState, WorkerOptions, worker_main
 from moot.media.workers import REQUEST_TIMEOUT, WorkerProcess, WorkerSet
@@ -48,6 +51,7 @@ from moot.media.workers import REQUEST_TIMEOUT, WorkerProcess, WorkerSet
 __all__ = [
     "CodecSpec",
     "DtmfReceived",
+    "KeyframeWanted",
     "LegConfig",
     "LegStats",
     "MediaError",
@@ -57,6 +61,8 @@ __all__ = [
     "PoolTotals",
     "RtpTimeout",
     "SpeakerChanged",
+    "VideoConfig",
+    "VideoStats",
 ]
 
 PORT_CANDIDATES = 16
@@ -69,6 +75,7 @@ class _LegInfo:
     call_id: str
     host: str
     port: int
+    video_port: int | None = None
 
 
 #: RTP ports: below Linux's ephemeral range (32768-60999), so that the kernel never hands
@@ -228,6 +235,45 @@ class MediaPool:
             self._remove_from_call(call_id, worker)
             raise
 
+    async def open_video(self, leg_id: str) -> int:
+        """Bind a video RTP port (RTCP on port + 1) for an opened leg; return the port."""
+        info, worker = self._leg(leg_id)
+        if info.video_port is not None:
+            return info.video_port
+        tried = 0
+        while tried < (self.port_range[1] - self.port_range[0]) // 2:
+            candidates = self._port_candidates()
+            if not candidates:
+                break
+            tried += len(candidates)
+            self._ports_held.update(candidates)
+            try:
+                port: int = await self._request(worker, "open_video", leg_id, candidates)
+            except MediaError as exc:
+                self._ports_held.difference_update(candidates)
+                if "no free RTP port" in str(exc):
+                    continue
+                raise
+            self._ports_held.difference_update(set(candidates) - {port})
+            info.video_port = port
+            return port
+        raise MediaError(f"no free RTP port in {self.port_range}")
+
+    async def set_layout(self, leg_id: str, layout: str) -> None:
+        """Change the layout a leg sees (takes effect with its next video frame)."""
+        _info, worker = self._leg(leg_id)
+        await self._request(worker, "set_layout", leg_id, layout)
+
+    async def set_presenter(self, leg_id: str, on: bool) -> None:
+        """The leg shares content (its video shown big to the whole call), or stops."""
+        _info, worker = self._leg(leg_id)
+        await self._request(worker, "set_presenter", leg_id, on)
+
+    async def request_keyframe(self, leg_id: str) -> None:
+        """Send the leg a keyframe (IDR) with its next video frame."""
+        _info, worker = self._leg(leg_id)
+        await self._request(worker, "request_keyframe", leg_id)
+
     async def start_leg(self, leg_id: str, config: LegConfig) -> None:
         """Start media on an opened leg with the negotiated configuration."""
         config.validate()
@@ -277,6 +323,8 @@ class MediaPool:
             except MediaError:
                 self._remove_from_call(info.call_id, worker)
                 self._ports_held.discard(info.port)
+                if info.video_port is not None:
+                    self._ports_held.discard(info.video_port)
                 del self._legs[leg_id]
                 raise
         self._remove_from_call(info.call_id, worker)
@@ -292,6 +340,8 @@ class MediaPool:
         finally:
             self._remove_from_call(info.call_id, worker)
             self._ports_held.discard(info.port)
+            if info.video_port is not None:
+                self._ports_held.discard(info.video_port)
             self._legs.pop(leg_id, None)
         return stats
 

@@ -1,5 +1,6 @@
 """RTCP (RFC 3550 section 6): SR, RR, SDES CNAME and BYE, compound packets, and the
-receiver statistics of appendix A.1/A.3 (loss) and A.8 (interarrival jitter).
+receiver statistics of appendix A.1/A.3 (loss) and A.8 (interarrival jitter); the feedback
+messages video needs (RFC 4585 section 6: PLI, generic NACK; RFC 5104: FIR, TMMBR; REMB).
 
 Every RTCP packet starts with::
 
@@ -7,8 +8,10 @@ Every RTCP packet starts with::
 
 where ``length`` is the packet's size in 32-bit words minus one. A compound packet is
 several RTCP packets back to back in one datagram; only the last may be padded
-(section 6.4.1 / A.2). Packet types this module does not model (APP, feedback, XR) are
-skipped when a compound packet is parsed, as a receiver must (section 6.1).
+(section 6.4.1 / A.2). Feedback packets (RTPFB 205, PSFB 206) parse into
+:class:`RtcpFeedback` (the FCI left raw; :func:`pli`, :func:`fir`, :func:`remb_bitrate` and
+:func:`tmmbr_bitrate` build or read the ones used). Packet types this module does not model
+(APP, XR) are skipped when a compound packet is parsed, as a receiver must (section 6.1).
 """
 
 from __future__ import annotations
@@ -25,14 +28,19 @@ __all__ = [
     "ReportBlock",
     "RtcpBye",
     "RtcpError",
+    "RtcpFeedback",
     "RtcpPacket",
     "RtcpReceiverReport",
     "RtcpSdes",
     "RtcpSenderReport",
+    "fir",
     "ntp_middle32",
     "ntp_now",
     "parse_compound",
+    "pli",
+    "remb_bitrate",
     "serialize_compound",
+    "tmmbr_bitrate",
 ]
 
 RTCP_MAX_SIZE = 1500
@@ -43,6 +51,13 @@ PT_SR = 200
 PT_RR = 201
 PT_SDES = 202
 PT_BYE = 203
+PT_RTPFB = 205
+PT_PSFB = 206
+FMT_NACK = 1
+FMT_TMMBR = 3
+FMT_PLI = 1
+FMT_FIR = 4
+FMT_AFB = 15
 SDES_CNAME = 1
 
 _HEADER = struct.Struct("!BBH")
@@ -142,7 +157,61 @@ class RtcpBye:
     reason: str = ""
 
 
-RtcpPacket = RtcpSenderReport | RtcpReceiverReport | RtcpSdes | RtcpBye
+@dataclass
+class RtcpFeedback:
+    """A feedback message (RFC 4585 section 6.1): transport layer (RTPFB, PT 205) or
+    payload-specific (PSFB, PT 206); ``fmt`` says which (PSFB 1 = PLI, 4 = FIR, 15 = an
+    application's, e.g. REMB; RTPFB 1 = generic NACK, 3 = TMMBR)."""
+
+    pt: int
+    fmt: int
+    sender_ssrc: int
+    media_ssrc: int
+    fci: bytes = b""
+
+    @property
+    def is_pli(self) -> bool:
+        return self.pt == PT_PSFB and self.fmt == FMT_PLI
+
+    @property
+    def is_fir(self) -> bool:
+        return self.pt == PT_PSFB and self.fmt == FMT_FIR
+
+
+RtcpPacket = RtcpSenderReport | RtcpReceiverReport | RtcpSdes | RtcpBye | RtcpFeedback
+
+
+def pli(sender_ssrc: int, media_ssrc: int) -> RtcpFeedback:
+    """Picture Loss Indication (RFC 4585 section 6.3.1): no FCI."""
+    return RtcpFeedback(PT_PSFB, FMT_PLI, sender_ssrc, media_ssrc)
+
+
+def fir(sender_ssrc: int, media_ssrc: int, seq: int) -> RtcpFeedback:
+    """Full Intra Request (RFC 5104 section 4.3.1): media SSRC 0, the target in the FCI."""
+    return RtcpFeedback(PT_PSFB, FMT_FIR, sender_ssrc, 0,
+                        struct.pack("!IB3x", media_ssrc & 0xFFFFFFFF, seq & 0xFF))
+
+
+def _mantissa_bitrate(exp: int, mantissa: int) -> int:
+    return mantissa << exp
+
+
+def remb_bitrate(packet: RtcpFeedback) -> int | None:
+    """The bit rate of a REMB message (draft-alvestrand-rmcat-remb), None if it is not one."""
+    fci = packet.fci
+    if packet.pt != PT_PSFB or packet.fmt != FMT_AFB or len(fci) < 8 or fci[:4] != b"REMB":
+        return None
+    exp = fci[5] >> 2
+    mantissa = ((fci[5] & 0x03) << 16) | (fci[6] << 8) | fci[7]
+    return _mantissa_bitrate(exp, mantissa)
+
+
+def tmmbr_bitrate(packet: RtcpFeedback) -> int | None:
+    """The maximum bit rate a TMMBR (RFC 5104 section 4.2.1) asks for, None if not one."""
+    if packet.pt != PT_RTPFB or packet.fmt != FMT_TMMBR or len(packet.fci) < 8:
+        return None
+    (word,) = struct.unpack_from("!I", packet.fci, 4)
+    return _mantissa_bitrate(word >> 26, (word >> 9) & 0x1FFFF)
 
 
 def _pad4(data: bytes) -> bytes:
@@ -184,6 +253,9 @@ def serialize_packet(packet: RtcpPacket) -> bytes:
             chunk = struct.pack("!IBB", ssrc & 0xFFFFFFFF, SDES_CNAME, len(text)) + text + b"\0"
             body += _pad4(chunk)
         return _header(len(packet.chunks), PT_SDES, body)
+    if isinstance(packet, RtcpFeedback):
+        body = struct.pack("!II", packet.sender_ssrc & 0xFFFFFFFF, packet.media_ssrc & 0xFFFFFFFF)
+        return _header(packet.fmt, packet.pt, body + _pad4(packet.fci))
     reason = packet.reason.encode()
     if len(reason) > 255:
         raise RtcpError("BYE reason longer than 255 octets")
@@ -281,6 +353,11 @@ def parse_compound(data: bytes) -> list[RtcpPacket]:
                     raise RtcpError("BYE reason truncated")
                 reason = body[rpos + 1 : rpos + 1 + length].decode("utf-8", "replace")
             packets.append(RtcpBye(sources, reason))
+        elif pt in (PT_RTPFB, PT_PSFB):
+            if len(body) < 8:
+                raise RtcpError("feedback message shorter than its two SSRCs")
+            sender, media = struct.unpack_from("!II", body, 0)
+            packets.append(RtcpFeedback(pt, count, sender, media, body[8:]))
         elif not 192 <= pt <= 223:
             raise RtcpError(f"packet type {pt} is not RTCP")
         pos = end

@@ -62,6 +62,7 @@ from moot.media.ipc import Channel
 from moot.media.jitter import PLC_GAINS, JitterBuffer
 from moot.media.leg import (
     DtmfReceived,
+    KeyframeWanted,
     LegConfig,
     LegStats,
     MediaError,
@@ -69,11 +70,15 @@ from moot.media.leg import (
     PlayFinished,
     RtpTimeout,
     SpeakerChanged,
+    VideoStats,
 )
 from moot.media.mixer import ActiveSpeakerDetector, PromptPlayer, mix_n_minus_1
 from moot.media.rtp import RTP_MAX_SIZE, RtpError, is_rtcp, parse_header
 from moot.media.srtp import SrtpContext, SrtpError
 from moot.media.telephone_event import DtmfReceiver, TelephoneEventError
+from moot.media.video.layout import LAYOUTS
+from moot.media.video.mixer import VideoMixer
+from moot.media.video.stream import VideoStream
 
 __all__ = ["FRAME_MS", "FRAME_SAMPLES", "LegState", "Worker", "WorkerOptions", "worker_main"]
 
@@ -122,6 +127,7 @@ class LegState:
     seq: int
     ts: int
     counters: dict[str, float]
+    video_port: int | None = None
 
 
 @dataclass
@@ -172,6 +178,7 @@ class _Leg:
     late_or_lost_tx: int = 0
     mix_latency_max: float = 0.0
     bad_packets: int = 0
+    video: VideoStream | None = None
 
     @property
     def sending(self) -> bool:
@@ -207,6 +214,7 @@ class _Call:
         self.ticks = 0
         self.phase = 0
         self.dirty = True
+        self.video: VideoMixer | None = None
         self._alloc(0)
 
     def _alloc(self, n: int) -> None:
@@ -393,6 +401,85 @@ class Worker:
             return port
         raise MediaError(f"no free RTP port among {len(ports)} candidates on {host}")
 
+    def rpc_open_video(self, leg_id: str, ports: list[int]) -> int:
+        """Bind the leg's video RTP on the first free even port of ``ports`` (RTCP on + 1)."""
+        leg = self._leg(leg_id)
+        if leg.video is not None:
+            return leg.video.port
+        for port in ports:
+            pair = self._bind_pair(leg.host, port)
+            if pair is not None:
+                self._attach_video(leg, VideoStream(leg_id, leg.host, port, *pair))
+                return port
+        raise MediaError(f"no free RTP port among {len(ports)} candidates on {leg.host}")
+
+    @staticmethod
+    def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket] | None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            rtp_sock.bind((host, port))
+            rtcp_sock.bind((host, port + 1))
+        except OSError:
+            rtp_sock.close()
+            rtcp_sock.close()
+            return None
+        rtp_sock.setblocking(False)
+        rtcp_sock.setblocking(False)
+        return rtp_sock, rtcp_sock
+
+    def _attach_video(self, leg: _Leg, stream: VideoStream) -> None:
+        leg.video = stream
+        self.loop.add_reader(stream.rtp_sock.fileno(), self._video_readable, stream, False)
+        self.loop.add_reader(stream.rtcp_sock.fileno(), self._video_readable, stream, True)
+
+    def _video_readable(self, stream: VideoStream, is_rtcp_port: bool) -> None:
+        sock = stream.rtcp_sock if is_rtcp_port else stream.rtp_sock
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(RTP_MAX_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            now = time.monotonic()
+            if is_rtcp_port:
+                stream.on_rtcp(data, addr, now, decrypted=False)
+            else:
+                stream.on_rtp(data, addr, now)
+            self.bytes_rx_total += len(data)
+
+    def _video_mixer(self, call: _Call) -> VideoMixer:
+        if call.video is None:
+            call.video = VideoMixer(self.loop, call.call_id,
+                                    on_keyframe_info=lambda leg_id: self.emit(KeyframeWanted(leg_id)))
+            for other in call.legs:
+                if other.config is not None:
+                    call.video.set_participant(other.leg_id, other.config.name, other.video
+                                               if other.config.video is not None else None)
+            call.video.speaker_changed(call.speaker_leg)
+        return call.video
+
+    def _video_membership(self, leg: _Leg) -> None:
+        """Tell the call's video mixer about a (re)configured leg."""
+        call, cfg = leg.call, leg.config
+        if call is None or cfg is None:
+            return
+        has_video = cfg.video is not None and leg.video is not None
+        if has_video or call.video is not None:
+            stream = leg.video if has_video else None
+            self._video_mixer(call).set_participant(leg.leg_id, cfg.name, stream)
+
+    def _close_video(self, leg: _Leg) -> None:
+        stream = leg.video
+        if stream is None:
+            return
+        self.loop.remove_reader(stream.rtp_sock.fileno())
+        self.loop.remove_reader(stream.rtcp_sock.fileno())
+        stream.close()
+        leg.video = None
+
     def _attach(self, call_id: str, leg: _Leg) -> None:
         leg.rtp_sock.setblocking(False)
         leg.rtcp_sock.setblocking(False)
@@ -404,6 +491,7 @@ class Worker:
         call.epoll.register(leg.rtp_sock.fileno(), select.EPOLLIN)
         self.loop.add_reader(leg.rtcp_sock.fileno(), self._rtcp_readable, leg)
         call.dirty = True
+        self._video_membership(leg)
 
     def _detach(self, leg: _Leg) -> None:
         call = leg.call
@@ -420,8 +508,12 @@ class Worker:
             if call.speaker_leg == leg.leg_id:
                 call.speaker_leg = None
                 self.emit(SpeakerChanged(call.call_id, None))
+            if call.video is not None:
+                call.video.remove(leg.leg_id)
             leg.call = None
             if not call.legs:
+                if call.video is not None:
+                    call.video.stop()
                 if call.handle is not None:
                     call.handle.cancel()
                 call.epoll.close()
@@ -435,6 +527,10 @@ class Worker:
     def _configure(self, leg: _Leg, config: LegConfig) -> None:
         """Apply a configuration; everything that can fail is done before the leg changes."""
         config.validate()
+        if config.video is not None:
+            if leg.video is None:
+                raise MediaError(f"media leg {leg.leg_id!r} has no video port (open_video first)")
+            leg.video.configure(config.video)
         old = leg.config
         codec = config.codec
         same_codec = old is not None and old.codec == codec and old.ptime_ms == config.ptime_ms
@@ -485,6 +581,7 @@ class Worker:
         if leg.call is not None:
             leg.call.sync_leg_counters()
             leg.call.dirty = True
+        self._video_membership(leg)
 
     def rpc_start_leg(self, leg_id: str, config: LegConfig) -> None:
         leg = self._leg(leg_id)
@@ -505,6 +602,28 @@ class Worker:
             leg.call.sync_leg_counters()
             leg.call.dirty = True
 
+    def rpc_set_layout(self, leg_id: str, layout: str) -> None:
+        if layout not in LAYOUTS:
+            raise MediaError(f"unknown layout {layout!r} (one of {', '.join(LAYOUTS)})")
+        leg = self._leg(leg_id)
+        if leg.video is None:
+            raise MediaError(f"media leg {leg_id!r} has no video")
+        leg.video.layout = layout
+
+    def rpc_set_presenter(self, leg_id: str, on: bool) -> None:
+        leg = self._leg(leg_id)
+        if leg.video is None or leg.call is None:
+            raise MediaError(f"media leg {leg_id!r} has no video")
+        self._video_mixer(leg.call).set_presenter(leg_id if on else None)
+
+    def rpc_request_keyframe(self, leg_id: str) -> None:
+        """Send the leg an IDR picture with its next frame."""
+        leg = self._leg(leg_id)
+        if leg.video is None:
+            raise MediaError(f"media leg {leg_id!r} has no video")
+        leg.video.keyframe_pending = True
+        leg.video.keyframe_requests += 1
+
     def rpc_play(self, leg_id: str, pcm: npt.NDArray[np.int16], loop: bool) -> None:
         self._leg(leg_id).prompt = PromptPlayer(pcm, loop=loop)
 
@@ -515,8 +634,11 @@ class Worker:
         leg = self._leg(leg_id)
         stats = self._stats(leg)
         self._send_bye(leg)
+        if leg.video is not None and leg.video.config is not None:
+            leg.video.send_bye()
         self._detach(leg)
         self._close_sockets(leg)
+        self._close_video(leg)
         del self.legs[leg_id]
         return stats
 
@@ -552,9 +674,11 @@ class Worker:
                 "late_or_lost_tx": leg.late_or_lost_tx,
                 "mix_latency_max": leg.mix_latency_max,
             },
+            video_port=leg.video.port if leg.video is not None else None,
         )
         self._detach(leg)
         self._close_sockets(leg)
+        self._close_video(leg)
         del self.legs[leg_id]
         return state
 
@@ -584,6 +708,13 @@ class Worker:
         leg.bytes_tx = int(state.counters["bytes_tx"])
         leg.late_or_lost_tx = int(state.counters["late_or_lost_tx"])
         leg.mix_latency_max = float(state.counters["mix_latency_max"])
+        if state.video_port is not None:
+            pair = self._bind_pair(host, state.video_port)
+            if pair is None:
+                leg.rtp_sock.close()
+                leg.rtcp_sock.close()
+                raise MediaError(f"cannot rebind video port {state.video_port} for moved leg {leg_id!r}")
+            self._attach_video(leg, VideoStream(leg_id, host, state.video_port, *pair))
         self._attach(call_id, leg)
         if state.config is not None:
             self._configure(leg, state.config)
@@ -617,6 +748,7 @@ class Worker:
                 leg.rx_stats.packets_lost for leg in self.legs.values() if leg.rx_stats
             ),
             "jitter_late": sum(leg.jitter.late for leg in self.legs.values()),
+            "video": self._video_totals(),
         }
         if reset:
             self.ticks = self.frames_late = self.frames_skipped = 0
@@ -625,6 +757,23 @@ class Worker:
                 leg.late_or_lost_tx = 0
                 leg.mix_latency_max = 0.0
         return out
+
+    def _video_totals(self) -> dict[str, float]:
+        mixers = [call.video for call in self.calls.values() if call.video is not None]
+        streams = [leg.video for leg in self.legs.values() if leg.video is not None]
+        return {
+            "decode_s": sum(s.decode_s for s in streams),
+            "compose_s": sum(m.stats.compose_s for m in mixers),
+            "encode_s": sum(m.stats.encode_s for m in mixers),
+            "frames_composed": sum(m.stats.frames_composed for m in mixers),
+            "frames_encoded": sum(m.stats.frames_encoded for m in mixers),
+            "frames_skipped": sum(m.stats.frames_skipped for m in mixers),
+            "frames_dropped": sum(s.frames_dropped for s in streams),
+            "frames_received": sum(s.rx_frames for s in streams),
+            "frames_sent": sum(s.tx_frames for s in streams),
+            "encoders": sum(len(m.encoders) for m in mixers),
+            "degrade_level": max((m.level for m in mixers), default=0),
+        }
 
     def rpc_profile_start(self) -> None:
         self._profiler = cProfile.Profile()
@@ -663,7 +812,17 @@ class Worker:
             codec=cfg.codec.name if cfg is not None else "",
             remote=remote,
             mix_latency_ms_max=leg.mix_latency_max * 1000.0,
+            video=self._video_stats(leg),
         )
+
+    @staticmethod
+    def _video_stats(leg: _Leg) -> VideoStats | None:
+        stream = leg.video
+        if stream is None or stream.config is None:
+            return None
+        mixer = leg.call.video if leg.call is not None else None
+        size = mixer.tx_size(leg.leg_id) if mixer is not None else (0, 0)
+        return stream.stats(time.monotonic(), tx_size=size)
 
     # ----------------------------------------------------------------- receive
 
@@ -854,6 +1013,8 @@ class Worker:
             if leg_id != call.speaker_leg:
                 call.speaker_leg = leg_id
                 self.emit(SpeakerChanged(call.call_id, leg_id))
+                if call.video is not None:
+                    call.video.speaker_changed(leg_id)
         for i, leg in enumerate(rows):
             if leg.prompt is not None:
                 frame = leg.prompt.next_frame(FRAME_SAMPLES)
