@@ -39,6 +39,8 @@ class Route:
     oid: str | None
     #: A read-only view below an object (``meetingEntryDetail``).
     view: str | None = None
+    #: An operation below an object (``generateKeyframe``), POSTed to.
+    operation: str | None = None
     #: The canonical collection path (``coSpaces/<id>/accessMethods``).
     path: str = ""
     #: (field, id) for a top-level type reached below another object (``scoped_under``).
@@ -109,6 +111,10 @@ class Catalog:
                 for name in views:
                     if name.lower() == sub and len(rest) == 2:
                         return Route(otype, parent_id, oid, view=name, path=canonical)
+                operations = otype.hooks.operations() if otype.hooks else {}
+                for name in operations:
+                    if name.lower() == sub and len(rest) == 2:
+                        return Route(otype, parent_id, oid, operation=name, path=canonical)
                 raise ApiFailure("unrecognizedObject", status=404)
             canonical = f"{canonical}/{rest[0]}/{child.collection}"
             parent_id = oid
@@ -137,6 +143,10 @@ class Api:
             if method != "POST":
                 raise ApiFailure("invalidOperation", status=405)
             return self._query(route, form)
+        if route.operation:
+            if method != "POST":
+                raise ApiFailure("invalidOperation", status=405)
+            return self._operate(route)
         if method == "GET":
             if route.view:
                 return self._view(route)
@@ -259,6 +269,14 @@ class Api:
             obj = self._load(txn, route)
             element, pairs = route.otype.hooks.views()[route.view](txn, obj)
         return Response(item=(element, None, pairs))
+
+    def _operate(self, route: Route) -> Response:
+        assert route.otype.hooks is not None and route.operation is not None
+        with self.store.reader() as txn:
+            self._txn_env(txn)
+            obj = self._load(txn, route)
+            route.otype.hooks.operations()[route.operation](txn, obj)
+        return Response()
 
     # writes ---------------------------------------------------------------------------
     def _parse(self, otype: ObjectType, form: Sequence[tuple[str, str]], creating: bool) -> tuple[dict[str, Any], dict[str, Any]]:

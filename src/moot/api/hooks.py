@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 #: A read-only view below an object: returns (element name, ordered (name, value) pairs).
 View = Callable[["Txn", dict[str, Any]], tuple[str, Sequence[tuple["Field | str", Any]]]]
+#: An operation on one object (``POST /callLegs/<id>/generateKeyframe``): acts, returns nothing.
+Operation = Callable[["Txn", dict[str, Any]], None]
 
 
 class Hooks:
@@ -48,6 +50,10 @@ class Hooks:
 
     def views(self) -> dict[str, View]:
         """Read-only sub-resources of one object, by path segment (``meetingEntryDetail``)."""
+        return {}
+
+    def operations(self) -> dict[str, Operation]:
+        """Things one POSTs to below an object, by path segment (``generateKeyframe``)."""
         return {}
 
 

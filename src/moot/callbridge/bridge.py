@@ -13,6 +13,7 @@ methods, which are safe to call from the API's worker threads.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -25,6 +26,7 @@ from moot.api.encoding import Group
 from moot.api.objects.calls import CALL, CALL_LEG, PARTICIPANT, call_row
 from moot.callbridge import enforcement as enforcement_module
 from moot.callbridge import ivr, profiles, routing
+from moot.callbridge import video as video_module
 from moot.callbridge.call import LegListener, LiveCall, LiveLeg
 from moot.callbridge.enforcement import Enforcement
 from moot.callbridge.projection import Projection
@@ -34,6 +36,7 @@ from moot.licensing import assignment
 from moot.media.codecs import CodecSpec
 from moot.media.pool import (
     DtmfReceived,
+    KeyframeWanted,
     LegConfig,
     MediaError,
     MediaPool,
@@ -47,6 +50,7 @@ from moot.sip.endpoint import SipEndpoint
 from moot.sip.message import Request, Response, make_response
 from moot.sip.transaction import ServerTransaction
 from moot.sip.uri import SipUri, UriError
+from moot.sip.video_offer import video_media
 
 log = logging.getLogger("moot.callbridge")
 T = TypeVar("T")
@@ -234,6 +238,10 @@ class Bridge:
         leg.rx_mute = bool(prof.leg.get("rxAudioMute"))
         leg.tx_mute = bool(prof.leg.get("txAudioMute"))
         leg.needs_activation = bool(prof.leg.get("needsActivation"))
+        if answer is not None:
+            leg.video = video_module.negotiate(offer, prof, encryption=encryption)
+        leg.profile_layout = video_module.profile_layout(
+            prof, target.space if isinstance(target, routing.SpaceTarget) else None)
         call: LiveCall | None = None
         if isinstance(target, routing.ForwardTarget):
             call = self._forwarding_call(target)
@@ -271,6 +279,8 @@ class Bridge:
         try:
             pool = await self.media()
             leg.media_port = await pool.open_leg(leg.media_call, leg.id, host)
+            if leg.video is not None:
+                leg.video_port = await pool.open_video(leg.id)
         except OSError as exc:
             log.error("no media port for a call from %s: %s", leg.remote_party, exc)
             txn.reply(503, "No Media Resources")
@@ -279,7 +289,8 @@ class Bridge:
         if offer is not None and answer is not None:
             leg.answer = answer
             leg.local_sdp = sdp.build_answer(offer, answer, address=host, port=leg.media_port,
-                                             session_id=session_id, version=leg.sdp_version)
+                                             session_id=session_id, version=leg.sdp_version,
+                                             accepted=self._video_media(offer, leg))
         else:
             leg.local_sdp, _ = sdp.build_offer(address=host, port=leg.media_port, codecs=AUDIO_CODECS,
                                                dtmf_pt=DTMF_PT, srtp=prof.media_encryption == "required",
@@ -346,10 +357,28 @@ class Bridge:
         with self.store.reader() as txn:
             return profiles.effective(txn, space, method)
 
+    @staticmethod
+    def _video_media(offer: sdp.SessionDescription, leg: LiveLeg) -> dict[int, sdp.MediaDescription]:
+        """Our m=video for the answer (by the offer's m-line index), if the leg has video."""
+        answer = leg.video
+        if answer is None or leg.video_port == 0:
+            return {}
+        proto = offer.media[answer.media_index].proto
+        return {answer.media_index: video_media(answer, port=leg.video_port, proto=proto)}
+
+    def _leg_profiles(self, leg: LiveLeg) -> profiles.EffectiveProfiles:
+        from moot.api.objects.cospaces import COSPACE
+        with self.store.reader() as txn:
+            space_id = leg.call.space_id if leg.call is not None else None
+            space = txn.get(COSPACE, space_id) if space_id else None
+            return profiles.effective(txn, space)
+
     def leg_config(self, leg: LiveLeg) -> LegConfig:
         answer = leg.answer
         assert answer is not None
         return LegConfig(
+            name=leg.name,
+            video=video_module.config_for(leg),
             remote=answer.remote,
             codec=_codec_spec(answer.codec),
             dtmf_payload_type=answer.dtmf.payload_type if answer.dtmf else None,
@@ -475,6 +504,8 @@ class Bridge:
         call = leg.call
         if call is not None and leg.id in call.legs:
             del call.legs[leg.id]
+            if call.presenter == leg.id:
+                call.presenter = None  # the media worker forgot it with the leg
             self.counters.left()
             self.projection.delete(CALL_LEG, leg.id)
             self.projection.delete(PARTICIPANT, leg.participant_id)
@@ -551,6 +582,8 @@ class Bridge:
         elif method == "INFO":
             digit = _info_digit(request)
             txn.reply(200)
+            if video_module.is_fast_update(request) and leg.video_port:
+                self._spawn(self.pool.request_keyframe(leg.id), leg)
             if digit is not None:
                 leg.digits.put_nowait(digit)
         elif method == "OPTIONS":
@@ -586,9 +619,21 @@ class Bridge:
         leg.answer = answer
         leg.sdp_version += 1
         host = leg.local_address.rsplit(":", 1)[0]
+        keep_video = leg.video.local_crypto if leg.video is not None else None
+        prof = await self._db(self._leg_profiles, leg)
+        leg.video = video_module.negotiate(offer, prof, encryption=self.enforcement().encryption_allowed)
+        if leg.video is not None and keep_video is not None and leg.video.local_crypto is not None \
+                and leg.video.local_crypto.suite == keep_video.suite:
+            leg.video = dataclasses.replace(leg.video, local_crypto=sdp.Crypto(
+                leg.video.local_crypto.tag, keep_video.suite, keep_video.key_salt))
+        if leg.video is not None and leg.video_port == 0:
+            try:
+                leg.video_port = await self.pool.open_video(leg.id)
+            except MediaError:
+                leg.video = None
         leg.local_sdp = sdp.build_answer(offer, answer, address=host, port=leg.media_port,
                                          session_id=leg.local_sdp.origin.session_id if leg.local_sdp else 1,
-                                         version=leg.sdp_version)
+                                         version=leg.sdp_version, accepted=self._video_media(offer, leg))
         txn.reply(200, body=leg.local_sdp.serialize().encode(),
                   extra=[("Content-Type", "application/sdp"), *refresh])
         await self.pool.update_leg(leg.id, self.leg_config(leg))
@@ -635,6 +680,7 @@ class Bridge:
         leg = LiveLeg(id=str(uuid.uuid4()), participant_id=str(uuid.uuid4()), direction="incoming",
                       remote_party=remote_party, name=name, local_address=local_address, kind="web",
                       listener=listener, user_jid=user_jid, remote_address=remote_address)
+        leg.profile_layout = video_module.profile_layout(prof, target.space)
         leg.rx_mute = bool(prof.leg.get("rxAudioMute"))
         leg.tx_mute = bool(prof.leg.get("txAudioMute"))
         leg.needs_activation = bool(prof.leg.get("needsActivation"))
@@ -650,8 +696,15 @@ class Bridge:
         self.legs[leg.id] = leg
         return leg
 
-    async def start_web_leg(self, leg: LiveLeg, gateway: tuple[str, int]) -> None:
-        """The browser's media is up: mix the leg (its RTP comes from and goes to ``gateway``)."""
+    async def open_web_video(self, leg: LiveLeg) -> int:
+        """A media pool video port for a browser leg (the web bridge relays its video there)."""
+        leg.video_port = await self.pool.open_video(leg.id)
+        return leg.video_port
+
+    async def start_web_leg(self, leg: LiveLeg, gateway: tuple[str, int],
+                            video: video_module.WebVideo | None = None) -> None:
+        """The browser's media is up: mix the leg (its RTP comes from and goes to ``gateway``;
+        its video, if any, to ``video.gateway``)."""
         call = leg.call
         if leg.state == "ended" or call is None:
             return
@@ -660,10 +713,27 @@ class Bridge:
             return
         leg.state = "connected"
         leg.connected = time.monotonic()
-        await self.pool.start_leg(leg.id, LegConfig(remote=gateway, codec=WEB_GATEWAY_CODEC))
+        leg.web_video = video if leg.video_port else None
+        await self.pool.start_leg(leg.id, LegConfig(remote=gateway, codec=WEB_GATEWAY_CODEC, name=leg.name,
+                                                    video=video_module.config_for(leg)))
         self.attach(leg, call)
         if leg.rx_mute or leg.tx_mute or leg.needs_activation:
             await self._push_mute(leg)
+
+    async def web_share(self, leg: LiveLeg, on: bool) -> None:
+        """The participant started or stopped sharing their screen in the web app: while
+        they share, everyone sees their video big (SIP legs in their main video)."""
+        call = leg.call
+        if call is None or not leg.video_port or leg.state != "connected":
+            return
+        if on:
+            call.presenter = leg.id
+        elif call.presenter == leg.id:
+            call.presenter = None
+        else:
+            return
+        await self.pool.set_presenter(leg.id, on)
+        self.call_changed(call)
 
     def web_self_mute(self, leg: LiveLeg, audio: bool, video: bool) -> None:
         """The participant muted or unmuted themselves in the web app."""
@@ -687,11 +757,24 @@ class Bridge:
                 leg = self.legs.get(event.leg_id)
                 if leg is not None:
                     self._spawn(self.end_leg(leg, "media timeout", send_bye=True))
+            elif isinstance(event, KeyframeWanted):
+                leg = self.legs.get(event.leg_id)
+                if leg is not None and leg.dialog is not None and leg.state == "connected":
+                    self._spawn(self._send_fast_update(leg), leg)
             elif isinstance(event, SpeakerChanged):
                 call = self.calls.get(event.call_id)
                 if call is not None:
                     call.active_speaker = event.leg_id
                     self.call_changed(call)
+
+    async def _send_fast_update(self, leg: LiveLeg) -> None:
+        """Ask a SIP endpoint without RTCP feedback for a keyframe (RFC 5168 INFO)."""
+        assert leg.dialog is not None
+        try:
+            await leg.dialog.request("INFO", body=video_module.PICTURE_FAST_UPDATE.encode(),
+                                     content_type=video_module.MEDIA_CONTROL)
+        except Exception as exc:  # the leg may be ending; the next loss asks again
+            log.debug("picture_fast_update to %s failed: %s", leg.remote_party, exc)
 
     async def _stats_loop(self) -> None:
         """Refresh each connected leg's media statistics and bit rates (the API reads them)."""
@@ -727,7 +810,8 @@ class Bridge:
             return None
         return {"durationSeconds": call.duration_seconds, "numCallLegs": len(call.legs),
                 "maxCallLegs": call.max_legs, "numParticipantsLocal": len(call.legs),
-                "numParticipantsRemote": 0, "numDistributedInstances": 0}
+                "numParticipantsRemote": 0, "numDistributedInstances": 0,
+                "presenterCallLeg": call.presenter}
 
     def leg_status(self, leg_id: str) -> dict[str, Any] | None:
         leg = self.legs.get(leg_id)
@@ -760,8 +844,10 @@ class Bridge:
             ("activeSpeaker", bool(leg.call and leg.call.active_speaker == leg.id)),
             ("rxAudio", audio_rx),
             ("txAudio", audio_tx),
+            *video_module.status_groups(stats.video if stats else None),
         ))
-        return {"status": status, "rxAudioMute": leg.rx_mute, "txAudioMute": leg.tx_mute}
+        return {"status": status, "rxAudioMute": leg.rx_mute, "txAudioMute": leg.tx_mute,
+                "chosenLayout": leg.chosen_layout}
 
     def licence_usage(self) -> dict[str, int]:
         """Live counts of ``/system/multipartyLicensing`` (guide B.9): calls with someone in
@@ -803,16 +889,42 @@ class Bridge:
                     leg.listener.host_mute(leg.rx_mute)
             if "txAudioMute" in values:
                 leg.tx_mute = bool(values["txAudioMute"])
+            if "chosenLayout" in values:
+                leg.chosen_layout = values["chosenLayout"] or None
+                await self._push_layout(leg)
             await self._push_mute(leg)
             if leg.call is not None:
                 self.call_changed(leg.call)
         self._threadsafe(go)
 
+    def api_change_call(self, call_id: str, values: dict[str, Any]) -> None:
+        async def go() -> None:
+            call = self.calls.get(call_id)
+            if call is None or "defaultLayout" not in values:
+                return
+            call.default_layout = values["defaultLayout"] or None
+            for leg in list(call.legs.values()):
+                await self._push_layout(leg)
+        self._threadsafe(go)
+
+    def api_generate_keyframe(self, leg_id: str) -> None:
+        def go() -> Awaitable[None]:
+            leg = self.legs.get(leg_id)
+            if leg is None or not leg.video_port or leg.state != "connected":
+                return _nothing()
+            return self.pool.request_keyframe(leg_id)
+        self._threadsafe(go)
+
+    async def _push_layout(self, leg: LiveLeg) -> None:
+        if leg.video_port and leg.state == "connected" and leg.id in self.legs:
+            await self.pool.set_layout(leg.id, video_module.layout_for(leg))
+
     def api_call_created(self, call_id: str, values: dict[str, Any]) -> None:
         def go() -> Awaitable[None]:
             call = LiveCall(id=call_id, name=values.get("name") or "", space_id=values.get("coSpace"),
                             tenant=values.get("tenant"), call_type=values.get("callType") or "adHoc",
-                            persistent=values.get("activeWhenEmpty", True) is not False)
+                            persistent=values.get("activeWhenEmpty", True) is not False,
+                            default_layout=values.get("defaultLayout"))
             self.calls[call_id] = call
             if call.space_id and call.space_id not in self.by_space:
                 self.by_space[call.space_id] = call

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from moot.callbridge.video import WebVideo
     from moot.media.pool import LegStats
     from moot.sip.dialog import Dialog
     from moot.sip.sdp import AudioAnswer, SessionDescription
     from moot.sip.session_timer import SessionRefresher
+    from moot.sip.video_offer import VideoAnswer
 
 
 class LegListener(Protocol):
@@ -42,6 +44,10 @@ class LiveCall:
     ended: bool = False
     #: Covered by its space owner's personal licence (guide B.9); else a shared licence.
     owner_licensed: bool = False
+    #: The call's ``defaultLayout`` (API), over the legs' profiles' and the space's.
+    default_layout: str | None = None
+    #: The leg sharing content (its screen): shown big to everyone (``presenterCallLeg``).
+    presenter: str | None = None
 
     @property
     def duration_seconds(self) -> int:
@@ -95,6 +101,14 @@ class LiveLeg:
     user_jid: str | None = None
     #: Where a browser leg's signalling comes from (SIP legs show their SDP's address).
     remote_address: str | None = None
+    #: The SIP leg's negotiated main video and its media pool port (0: none).
+    video: VideoAnswer | None = None
+    video_port: int = 0
+    #: A browser leg's video relay (the web bridge's loopback socket and codec).
+    web_video: WebVideo | None = None
+    #: ``chosenLayout`` set through the API; the layout from the leg's profile or space.
+    chosen_layout: str | None = None
+    profile_layout: str | None = None
 
     @property
     def duration_seconds(self) -> int:

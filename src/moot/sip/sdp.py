@@ -53,7 +53,7 @@ import binascii
 import ipaddress
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -80,6 +80,7 @@ __all__ = [
     "answer_matches",
     "build_answer",
     "build_offer",
+    "choose_crypto",
     "negotiate_audio",
     "parse",
 ]
@@ -1028,17 +1029,7 @@ def _accept_audio(
         offered_names = ", ".join(c.rtpmap for c in media.codecs) or "none known"
         raise NotAcceptable(f"no common codec (offered: {offered_names})")
     dtmf = next((c for c in media.codecs if _is_dtmf(c)), None)
-    remote_crypto = local_crypto = None
-    if secure:
-        usable = [crypto for crypto in media.crypto if crypto.usable]
-        if not usable:
-            suites = ", ".join(c.suite for c in media.crypto) or "no a=crypto"
-            raise NotAcceptable(f"no supported SRTP crypto suite (offered: {suites})")
-        remote_crypto = next((c for c in usable if c.mki is None), usable[0])
-        if local_key is not None and local_key.suite == remote_crypto.suite:
-            local_crypto = Crypto(remote_crypto.tag, local_key.suite, local_key.key_salt)
-        else:
-            local_crypto = Crypto.generate(remote_crypto.tag, remote_crypto.suite)
+    remote_crypto, local_crypto = choose_crypto(media, local_key) if secure else (None, None)
     if connection.is_hold:
         direction = "inactive"
     else:
@@ -1054,6 +1045,19 @@ def _accept_audio(
         remote_crypto=remote_crypto,
         local_crypto=local_crypto,
     )
+
+
+def choose_crypto(media: MediaDescription, local_key: Crypto | None) -> tuple[Crypto, Crypto]:
+    """(theirs, ours) for an RTP/SAVP offer: the first usable crypto line (one without an MKI
+    preferred) and our key with its tag - ``local_key`` kept when its suite is the same."""
+    usable = [crypto for crypto in media.crypto if crypto.usable]
+    if not usable:
+        suites = ", ".join(c.suite for c in media.crypto) or "no a=crypto"
+        raise NotAcceptable(f"no supported SRTP crypto suite (offered: {suites})")
+    remote = next((c for c in usable if c.mki is None), usable[0])
+    if local_key is not None and local_key.suite == remote.suite:
+        return remote, Crypto(remote.tag, local_key.suite, local_key.key_salt)
+    return remote, Crypto.generate(remote.tag, remote.suite)
 
 
 def _addrtype(address: str) -> str:
@@ -1090,13 +1094,15 @@ def build_answer(
     session_id: int,
     version: int,
     username: str = "moot",
+    accepted: Mapping[int, MediaDescription] | None = None,
 ) -> SessionDescription:
     """The SDP answer for ``answer`` (from :func:`negotiate_audio`).
 
     As RFC 3264 section 6 requires, it has as many ``m=`` lines as the offer: the chosen
     audio stream with our ``address``/``port``, the offer's transport, the codec and
     telephone-event, ``a=ptime``, the direction and our crypto line; every other stream is
-    rejected with port 0 and the offer's transport and formats.
+    rejected with port 0 and the offer's transport and formats, except those in ``accepted``
+    (m-line index -> our media description, e.g. the video stream).
     """
     if not 0 <= answer.media_index < len(offer.media):
         raise ValueError(f"media index {answer.media_index} not in the offer")
@@ -1115,6 +1121,8 @@ def build_answer(
                     crypto=answer.local_crypto,
                 )
             )
+        elif accepted and index in accepted:
+            media.append(accepted[index])
         else:
             media.append(
                 MediaDescription(

@@ -12,7 +12,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Protocol
 
-from moot.api.hooks import Hooks
+from moot.api.errors import ApiFailure
+from moot.api.hooks import Hooks, Operation
 from moot.api.model import (
     BOOL,
     LAYOUTS,
@@ -52,6 +53,8 @@ class LiveCalls(Protocol):
     def api_dial(self, leg_id: str, values: dict[str, Any]) -> None: ...
     def api_hang_up(self, leg_id: str) -> None: ...
     def api_change_leg(self, leg_id: str, values: dict[str, Any]) -> None: ...
+    def api_change_call(self, call_id: str, values: dict[str, Any]) -> None: ...
+    def api_generate_keyframe(self, leg_id: str) -> None: ...
 
 
 def live_calls(txn: Txn) -> LiveCalls | None:
@@ -78,6 +81,9 @@ def call_row(space: dict[str, Any] | None, name: str | None, call_type: str | No
 class CallHooks(Hooks):
     def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
         if old is not None:
+            bridge = live_calls(txn)
+            if bridge is not None:
+                bridge.api_change_call(old["id"], values)
             return
         space_id = values.get("coSpace")
         space = txn.get(COSPACE, space_id) if space_id else None
@@ -137,6 +143,7 @@ CALL = ObjectType(
         Field("lyncAudienceMute", BOOL, access=READ_ONLY),
         Field("panePlacementHighestImportance", NUMBER),
         Field("panePlacementSelfPaneMode", PANE_PLACEMENT_SELF),
+        Field("defaultLayout", LAYOUTS),
     ),
     filters=(Filter("coSpaceFilter", FilterOp.EQUALS, "coSpace"), TENANT_FILTER),
     hooks=CallHooks(),
@@ -157,6 +164,14 @@ DIAL_OUT = (
 )
 
 
+def _generate_keyframe(txn: Txn, leg: dict[str, Any]) -> None:
+    """``POST /callLegs/<id>/generateKeyframe``: the leg is sent a keyframe now."""
+    bridge = live_calls(txn)
+    if bridge is None or bridge.leg_status(leg["id"]) is None:
+        raise ApiFailure("callLegDoesNotExist", status=400)
+    bridge.api_generate_keyframe(leg["id"])
+
+
 class LegHooks(Hooks):
     def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
         if old is None:
@@ -173,6 +188,9 @@ class LegHooks(Hooks):
         bridge = live_calls(txn)
         if bridge is not None:
             bridge.api_dial(oid, {**values, "kind": otype.name})
+
+    def operations(self) -> dict[str, Operation]:
+        return {"generateKeyframe": _generate_keyframe}
 
     def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
         bridge = live_calls(txn)
