@@ -287,6 +287,28 @@ def _websocket_url(base_url: str) -> str:
     return url if url.endswith("/ws") else url + "/ws"
 
 
+class SolidColourTrack(VideoStreamTrack):
+    """A camera showing one colour (BT.601 limited range), 15 fps: what the tests look for in
+    the composed pictures the bridge sends back."""
+
+    def __init__(self, rgb: tuple[int, int, int], width: int = 320, height: int = 240) -> None:
+        super().__init__()
+        r, g, b = rgb
+        y = round(16 + 0.257 * r + 0.504 * g + 0.098 * b)
+        u = round(128 - 0.148 * r - 0.291 * g + 0.439 * b)
+        v = round(128 + 0.439 * r - 0.368 * g - 0.071 * b)
+        self._image = np.empty((height * 3 // 2, width), dtype=np.uint8)
+        self._image[:height] = y
+        self._image[height : height + height // 4] = u
+        self._image[height + height // 4 :] = v
+
+    async def recv(self) -> VideoFrame:
+        pts, time_base = await self.next_timestamp()
+        frame = VideoFrame.from_ndarray(self._image, format="yuv420p")
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+
+
 class WebClient:
     """One synthetic browser: a WebSocket to ``/ws`` plus a peer connection per join.
 
@@ -309,13 +331,18 @@ class WebClient:
         tone_hz: float | None = 440.0,
         amplitude: float = 0.3,
         video: bool = False,
+        video_colour: tuple[int, int, int] | None = None,
         name: str = "Synthetic",
         ice_servers: list[RTCIceServer] | None = None,
         keep_seconds: float = 120.0,
     ) -> None:
         self.base_url = base_url
         self.name = name
-        self.video = video
+        self.video = video or video_colour is not None
+        self.video_colour = video_colour
+        #: The newest picture the bridge sent (I420 array) and how many were decoded.
+        self.latest_video: npt.NDArray[np.uint8] | None = None
+        self.video_frames = 0
         self.messages: list[dict[str, Any]] = []
         self.participants: list[dict[str, Any]] = []
         self.time_to_first_audio: float | None = None
@@ -456,6 +483,10 @@ class WebClient:
         if self._joined:
             await self._send_json({"type": "mute", "audio": audio, "video": not self.video})
 
+    async def share(self, on: bool) -> None:
+        """Tell the server our video is now a shared screen (or the camera again)."""
+        await self._send_json({"type": "share", "on": on})
+
     async def leave(self, timeout: float = 10) -> dict[str, Any]:
         """Sends ``leave``, returns the server's ``ended`` message, then closes everything."""
         await self._send_json({"type": "leave"})
@@ -523,16 +554,18 @@ class WebClient:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                task = asyncio.create_task(self._record_audio(track))
-                self._media_tasks.add(task)
-                task.add_done_callback(self._media_tasks.discard)
+            recorder = self._record_audio(track) if track.kind == "audio" else self._record_video(track)
+            task = asyncio.create_task(recorder)
+            self._media_tasks.add(task)
+            task.add_done_callback(self._media_tasks.discard)
 
         # A fresh track per connection: its real-time pacing starts with the first frame sent.
         self._tone = ToneTrack(self.tone_hz, self.amplitude)
         self._tone.muted = self.audio_muted
         pc.addTrack(self._tone)
-        if self.video:
+        if self.video_colour is not None:
+            pc.addTransceiver(SolidColourTrack(self.video_colour), direction="sendrecv")
+        elif self.video:
             pc.addTransceiver(TestPatternTrack(), direction="sendonly")
         return pc
 
@@ -548,6 +581,16 @@ class WebClient:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    async def _record_video(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if isinstance(frame, VideoFrame):
+                self.latest_video = np.asarray(frame.to_ndarray(format="yuv420p"), dtype=np.uint8)
+                self.video_frames += 1
 
     async def _record_audio(self, track: MediaStreamTrack) -> None:
         while True:

@@ -70,6 +70,8 @@ class RemoteMedia:
         self.id = str(uuid.uuid4())
         self.worker: WorkerProcess | None = None
         self._pool_port = 0
+        self._pool_video_port = 0
+        self.video: tuple[str, int, str, int] | None = None
         self._closed = False
 
     async def open_relay(self) -> tuple[str, int]:
@@ -80,20 +82,22 @@ class RemoteMedia:
         host, port = await self.pool._set.request(worker, "open", self.id)
         return str(host), int(port)
 
-    def connect_pool(self, port: int) -> None:
+    def connect_pool(self, port: int, video_port: int = 0) -> None:
         self._pool_port = port
+        self._pool_video_port = video_port
 
     async def answer(self, offer: str) -> str:
         assert self.worker is not None
         try:
-            answer: str = await self.pool._set.request(self.worker, "answer", self.id, offer, self._pool_port,
-                                                       timeout=ANSWER_TIMEOUT)
+            answer, video = await self.pool._set.request(self.worker, "answer", self.id, offer, self._pool_port,
+                                                         self._pool_video_port, timeout=ANSWER_TIMEOUT)
         except RtcError as exc:
             text = str(exc)
             if text.startswith(BAD_OFFER):
                 raise BadOffer(text[len(BAD_OFFER):]) from None
             raise
-        return answer
+        self.video = tuple(video) if video is not None else None  # type: ignore[assignment]
+        return str(answer)
 
     async def close(self) -> None:
         if self._closed:

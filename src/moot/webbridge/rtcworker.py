@@ -5,7 +5,8 @@ cost; run in the main process it would compete with signalling, the API and the 
 and share one interpreter lock however many cores there are. The web bridge's
 :class:`~moot.webbridge.rtcpool.RtcPool` spawns one such process per core and places each
 browser leg on the least loaded. Requests: ``open`` (bind the leg's loopback relay; its
-address), ``answer`` (apply the offer, start relaying to the media pool port; the answer),
+address), ``answer`` (apply the offer, start relaying to the media pool ports; the answer
+and the video relay's address and codec),
 ``close``, ``legs``, ``stop``. Event: ``("failed", leg_id, reason)``.
 """
 
@@ -61,10 +62,12 @@ class RtcWorker:
         self.legs[leg_id] = media
         return await media.open_relay()
 
-    async def do_answer(self, leg_id: str, offer: str, pool_port: int) -> str:
+    async def do_answer(self, leg_id: str, offer: str, pool_port: int,
+                        pool_video_port: int = 0) -> tuple[str, tuple[str, int, str, int] | None]:
         media = self.legs[leg_id]
-        media.connect_pool(pool_port)
-        return await media.answer(offer)
+        media.connect_pool(pool_port, pool_video_port)
+        answer = await media.answer(offer)
+        return answer, media.video
 
     async def do_close(self, leg_id: str) -> None:
         media = self.legs.pop(leg_id, None)

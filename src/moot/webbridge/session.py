@@ -19,10 +19,11 @@ from aiohttp import WSMsgType, web
 
 from moot.callbridge.bridge import Bridge, JoinRefused
 from moot.callbridge.call import LiveCall, LiveLeg
+from moot.callbridge.video import WebVideo
 from moot.webbridge import signalling
 from moot.webbridge.access import AccessDenied, Meeting
 from moot.webbridge.offer import BadOffer, check_offer
-from moot.webbridge.signalling import Join, Leave, Mute, Ping, ProtocolError
+from moot.webbridge.signalling import Join, Leave, Mute, Ping, ProtocolError, Share
 from moot.webbridge.signin import SignedIn
 
 if TYPE_CHECKING:
@@ -93,6 +94,14 @@ class WebSession:
             bridge = self.service.bridge()
             if bridge is not None:
                 bridge.web_self_mute(self.leg, message.audio, message.video)
+        elif isinstance(message, Share):
+            if self.state != "joined" or self.leg is None:
+                await self.send(signalling.error("badMessage", "'share' before 'join'", fatal=True))
+                await self.end("share before join", tell=False)
+                return False
+            bridge = self.service.bridge()
+            if bridge is not None:
+                await bridge.web_share(self.leg, message.on)
         elif isinstance(message, Leave):
             await self.end("You left the meeting")
             return False
@@ -152,11 +161,14 @@ class WebSession:
             remote_address=self.address, local_address=self.local_address,
             user_jid=self.user.user_jid if self.user else None, listener=self)
         assert self.leg is not None
-        self.media.connect_pool(self.leg.media_port)
+        video_port = await bridge.open_web_video(self.leg)
+        self.media.connect_pool(self.leg.media_port, video_port)
         answer = await self.media.answer(join.sdp)
         if self.state != "joining":  # ended while negotiating
             return
-        await bridge.start_web_leg(self.leg, relay)
+        relayed = self.media.video
+        video = WebVideo((relayed[0], relayed[1]), relayed[2], relayed[3]) if relayed else None
+        await bridge.start_web_leg(self.leg, relay, video)
         bridge.web_self_mute(self.leg, join.audio_muted, join.video_muted)
         self.state = "joined"
         call = self.leg.call
@@ -240,6 +252,7 @@ class WebSession:
             "audioMuted": leg.rx_mute or leg.self_audio_muted,
             "videoMuted": leg.self_video_muted if leg.kind == "web" else True,
             "self": leg.id == mine,
+            "presenting": call.presenter == leg.id,
         } for leg in legs]})
         speaker = call.legs.get(call.active_speaker or "")
         speaker_id = speaker.participant_id if speaker is not None else None

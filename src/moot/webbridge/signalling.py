@@ -1,6 +1,6 @@
 """The web app's WebSocket messages: JSON objects with a ``type``, checked field by field.
 
-Client to server: ``join``, ``mute``, ``leave``, ``ping``. Anything else, a field of the
+Client to server: ``join``, ``mute``, ``share`` (screen sharing on/off), ``leave``, ``ping``. Anything else, a field of the
 wrong type, or a message too large is a :class:`ProtocolError` (the session answers
 ``error`` with ``badMessage`` / ``messageTooLarge`` and closes).
 """
@@ -43,6 +43,13 @@ class Mute:
 
 
 @dataclass(frozen=True)
+class Share:
+    """The browser's video is now its screen (``on``) or its camera again."""
+
+    on: bool
+
+
+@dataclass(frozen=True)
 class Leave:
     pass
 
@@ -52,7 +59,7 @@ class Ping:
     pass
 
 
-ClientMessage = Join | Mute | Leave | Ping
+ClientMessage = Join | Mute | Share | Leave | Ping
 
 
 def _bad(message: str) -> ProtocolError:
@@ -105,6 +112,8 @@ def parse(data: str | bytes) -> ClientMessage:
         )
     if kind == "mute":
         return Mute(audio=_flag(obj, "audio"), video=_flag(obj, "video"))
+    if kind == "share":
+        return Share(on=_flag(obj, "on"))
     if kind == "leave":
         return Leave()
     if kind == "ping":

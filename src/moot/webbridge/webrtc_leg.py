@@ -7,8 +7,9 @@ reaches — so the browser is mixed like any other leg. The pool sends the leg's
 to the relay's socket; :class:`MixTrack` plays it out to the browser, paced by its own
 20 ms clock (aiortc encodes it as Opus).
 
-The browser's camera, when it sends one, is received and its frames counted (the latest
-kept for the video compositor to come). Nothing is sent to the browser as video yet.
+Video goes through :class:`~moot.webbridge.video_relay.VideoRelay`, still encoded: the
+browser's camera to the leg's video port in the media pool, the pool's composed view back
+to the browser.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from av.frame import Frame
 from moot.media.g711 import ulaw_decode, ulaw_encode
 from moot.media.rtp import RtpError, RtpPacket
 from moot.webbridge.offer import BadOffer, check_offer
+from moot.webbridge.video_relay import EncodedTrack, FrameTap, VideoRelay, codec_of
 
 log = logging.getLogger("moot.webbridge")
 
@@ -135,8 +137,12 @@ class WebRtcMedia:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = MixTrack()
         self.relay = _Relay(self.track)
-        self.video_frames = 0
-        self.latest_video: Frame | None = None
+        self.video_track = EncodedTrack()
+        self.video_relay = VideoRelay(self.video_track)
+        self.video_tap: FrameTap | None = None
+        #: (relay host, relay port, codec, payload type) once a video stream is negotiated.
+        self.video: tuple[str, int, str, int] | None = None
+        self._pool_video_port = 0
         self.connected = asyncio.Event()
         self._last_audio = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -156,8 +162,9 @@ class WebRtcMedia:
         await loop.create_datagram_endpoint(lambda: self.relay, local_addr=("127.0.0.1", 0))
         return self.relay_address
 
-    def connect_pool(self, port: int) -> None:
+    def connect_pool(self, port: int, video_port: int = 0) -> None:
         self.relay.pool = ("127.0.0.1", port)
+        self._pool_video_port = video_port
 
     async def answer(self, offer: str) -> str:
         """Apply the browser's offer; the answer (with all our candidates)."""
@@ -167,8 +174,20 @@ class WebRtcMedia:
         except Exception as exc:  # aiortc rejects what it cannot negotiate with ValueError & co.
             raise BadOffer(f"the SDP offer cannot be used: {exc}"[:200]) from None
         self.pc.addTrack(self.track)
+        video = next((t for t in self.pc.getTransceivers() if t.kind == "video"), None)
+        if video is not None and self._pool_video_port:
+            await self.video_relay.open()
+            self.video_tap = self.video_relay.tap(video.receiver)
+            self.video_track.sender = self.pc.addTrack(self.video_track)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        if video is not None and self.video_relay.transport is not None:
+            negotiated = codec_of(video.sender, video)
+            if negotiated is not None:
+                codec, payload_type = negotiated
+                self.video_relay.start(self._pool_video_port, codec, payload_type)
+                host, port = self.video_relay.address
+                self.video = (host, port, codec, payload_type)
         self._spawn(self._watch())
         return str(self.pc.localDescription.sdp)
 
@@ -180,10 +199,14 @@ class WebRtcMedia:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.track.stop()
+        self.video_track.stop()
+        if self.video_tap is not None:
+            self.video_tap.close()
         with contextlib.suppress(Exception):
             await self.pc.close()
         if self.relay.transport is not None:
             self.relay.transport.close()
+        self.video_relay.close()
 
     # ---------------------------------------------------------------- internals
     def _spawn(self, coro: Any) -> None:
@@ -205,8 +228,7 @@ class WebRtcMedia:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
             self._spawn(self._pump_audio(track))
-        else:
-            self._spawn(self._take_video(track))
+        # video frames never reach the track: the relay's tap takes them encoded
 
     async def _watch(self) -> None:
         try:
@@ -232,13 +254,3 @@ class WebRtcMedia:
             assert isinstance(frame, AudioFrame)
             for out in resampler.resample(frame):
                 self.relay.send_pcm(out.to_ndarray().reshape(-1).astype(np.int16, copy=False))
-
-    async def _take_video(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if isinstance(frame, Frame):
-                self.video_frames += 1
-                self.latest_video = frame

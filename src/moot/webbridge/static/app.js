@@ -30,6 +30,8 @@ const app = {
   iceServers: [],
   audioMuted: false,
   videoOff: false,
+  /** @type {MediaStreamTrack|null} the screen being shared, if any */
+  screenTrack: null,
   media: new LocalMedia(),
   /** @type {LevelMeter|null} */ meter: null,
   /** @type {MeetingSession|null} */ session: null,
@@ -636,10 +638,23 @@ function cancelConnecting() {
 
 // ---------------------------------------------------------------- in the meeting
 
+/** The meeting's composed picture (the server's layout) fills the stage once frames arrive. */
+function showMeetingVideo(track) {
+  const video = byId('meeting-video');
+  video.srcObject = new MediaStream([track]);
+  const shown = () => { byId('stage-tile').classList.add('has-video'); };
+  video.addEventListener('loadeddata', shown, { once: true });
+  track.addEventListener('ended', () => { byId('stage-tile').classList.remove('has-video'); });
+  video.play().catch(() => {}); // muted: autoplay is allowed
+}
+
 function listenToSession(session) {
   const mine = (handler) => (event) => { if (app.session === session) handler(event.detail); };
   session.addEventListener('track', mine(({ track, stream }) => {
-    if (track.kind !== 'audio') return; // the server sends no video yet
+    if (track.kind === 'video') {
+      showMeetingVideo(track);
+      return;
+    }
     const audio = byId('remote-audio');
     audio.srcObject = stream;
     audio.play().then(() => { byId('sound-banner').hidden = true; }).catch(() => { byId('sound-banner').hidden = false; });
@@ -723,6 +738,7 @@ function renderControls() {
   renderToggle(mic, app.audioMuted, 'mic', 'mic-off', app.audioMuted ? 'Unmute microphone' : 'Mute microphone');
   const camera = byId('mute-video');
   renderToggle(camera, app.videoOff, 'camera', 'camera-off', app.videoOff ? 'Start camera' : 'Stop camera');
+  renderShareButton();
 }
 
 async function toggleAudio() {
@@ -770,6 +786,61 @@ async function toggleVideo() {
   announce(app.videoOff ? 'Camera off.' : 'Camera on.');
 }
 
+/**
+ * Screen sharing: the screen replaces the camera on the video we send, and the server shows
+ * it big to everyone (SIP systems in their main video). Stopping - the button, or the
+ * browser's own "Stop sharing" - puts the camera back.
+ */
+async function toggleScreenShare() {
+  const session = app.session;
+  if (!session) return;
+  if (app.screenTrack) {
+    stopScreenShare();
+    return;
+  }
+  let track;
+  try {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
+    track = stream.getVideoTracks()[0];
+  } catch (error) {
+    if (error?.name !== 'NotAllowedError') showNotice('Your screen can\u2019t be shared from this browser.');
+    return;
+  }
+  if (app.session !== session || !(await session.setCameraTrack(track))) {
+    track.stop();
+    showNotice('Screen sharing isn\u2019t available in this call. Rejoin to share.');
+    return;
+  }
+  app.screenTrack = track;
+  track.addEventListener('ended', () => { if (app.screenTrack === track) stopScreenShare(); });
+  session.setSharing(true);
+  renderShareButton();
+  announce('You are sharing your screen.');
+}
+
+function stopScreenShare() {
+  const track = app.screenTrack;
+  if (!track) return;
+  app.screenTrack = null;
+  track.stop();
+  const session = app.session;
+  if (session) {
+    session.setCameraTrack(app.videoOff ? null : app.media.videoTrack ?? null);
+    session.setSharing(false);
+  }
+  renderShareButton();
+  announce('You stopped sharing your screen.');
+}
+
+function renderShareButton() {
+  const button = byId('share-screen');
+  const on = Boolean(app.screenTrack);
+  button.setAttribute('aria-pressed', String(on));
+  button.classList.toggle('ctl-active', on);
+  button.querySelector('.ctl-label').textContent = on ? 'Stop sharing' : 'Share screen';
+  button.hidden = !navigator.mediaDevices?.getDisplayMedia;
+}
+
 function sendMuteState() {
   renderControls();
   const audioMuted = app.audioMuted || !app.media.audioTrack;
@@ -787,6 +858,7 @@ function participantItem(p) {
   const states = el('span', { class: 'p-states' });
   if (p.audioMuted) states.append(el('span', { class: 'p-state', title: 'Microphone muted' }, icon('mic-off'), el('span', { class: 'visually-hidden', text: ', muted' })));
   if (p.videoMuted && p.kind !== 'sip') states.append(el('span', { class: 'p-state', title: 'Camera off' }, icon('camera-off'), el('span', { class: 'visually-hidden', text: ', camera off' })));
+  if (p.presenting) states.prepend(el('span', { class: 'p-state p-presenting', title: 'Sharing their screen' }, icon('screen-share'), el('span', { class: 'visually-hidden', text: ', presenting' })));
   if (isSpeaker) states.prepend(el('span', { class: 'speaking-bars', title: 'Speaking' }, el('i'), el('i'), el('i'), el('span', { class: 'visually-hidden', text: ', speaking' })));
   const avatar = el('span', { class: 'avatar', 'aria-hidden': 'true' });
   paintAvatar(avatar, p.name);
@@ -794,7 +866,7 @@ function participantItem(p) {
     class: `participant${isSpeaker ? ' is-speaking' : ''}${p.self ? ' is-self' : ''}`,
     'data-participant-id': p.id ?? '', 'data-kind': p.kind ?? 'web', 'data-self': p.self ? 'true' : 'false',
     'data-audio-muted': String(Boolean(p.audioMuted)), 'data-video-muted': String(Boolean(p.videoMuted)),
-    'data-speaking': String(isSpeaker),
+    'data-speaking': String(isSpeaker), 'data-presenting': String(Boolean(p.presenting)),
   },
   avatar,
   el('span', { class: 'p-main' },
@@ -888,6 +960,9 @@ function teardownCall() {
   app.session = null;
   releaseMedia();
   byId('remote-audio').srcObject = null;
+  byId('meeting-video').srcObject = null;
+  if (app.screenTrack) { app.screenTrack.stop(); app.screenTrack = null; renderShareButton(); }
+  byId('stage-tile').classList.remove('has-video');
   byId('sound-banner').hidden = true;
   app.participants = [];
   app.speakerId = null;
@@ -998,6 +1073,7 @@ function wireEvents() {
 
   byId('mute-audio').addEventListener('click', toggleAudio);
   byId('mute-video').addEventListener('click', toggleVideo);
+  byId('share-screen').addEventListener('click', toggleScreenShare);
   byId('leave-button').addEventListener('click', leaveMeeting);
   byId('toggle-participants').addEventListener('click', () => {
     setPeoplePanel(byId('participants-panel').hidden);

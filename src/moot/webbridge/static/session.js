@@ -104,11 +104,11 @@ export class MeetingSession extends EventTarget {
     pc.addEventListener('connectionstatechange', () => this.emit('connectionstate', { state: pc.connectionState }));
     // Audio is always sendrecv (the server requires it), even listen-only: the track can come later.
     this.audioSender = pc.addTransceiver(audioTrack ?? 'audio', { direction: 'sendrecv', streams: [localStream] }).sender;
-    if (videoTrack || withVideo) {
-      // The server sends no video, so the camera is send-only; a track-less sender lets the
-      // user start the camera later with replaceTrack instead of renegotiating.
-      this.videoSender = pc.addTransceiver(videoTrack ?? 'video', { direction: 'sendonly', streams: [localStream] }).sender;
-    }
+    // Video is always sendrecv: the meeting's composed picture comes back on it whether or
+    // not we have a camera; a track-less sender lets the user start the camera later with
+    // replaceTrack instead of renegotiating.
+    void withVideo;
+    this.videoSender = pc.addTransceiver(videoTrack ?? 'video', { direction: 'sendrecv', streams: [localStream] }).sender;
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await waitForIceGathering(pc, ICE_GATHERING_CAP_MS);
@@ -232,6 +232,11 @@ export class MeetingSession extends EventTarget {
     if (!this.videoSender) return false;
     await this.videoSender.replaceTrack(track);
     return true;
+  }
+
+  /** Tells the server our video is now our screen (`on`) or the camera again. */
+  setSharing(on) {
+    this.send({ type: 'share', on: Boolean(on) });
   }
 
   /** Sends `leave` and waits briefly for the server's `ended`, then closes everything. */
