@@ -175,3 +175,46 @@ def test_overload_lowers_the_frame_rate_then_the_resolution(loop: asyncio.Abstra
         mixer._tick_index += 1
         mixer._account(0.001, later + i / 30)
     assert mixer.level == 0
+
+
+def test_a_saturated_worker_degrades_calls_that_are_each_light(loop: asyncio.AbstractEventLoop) -> None:
+    """Each call's own work is small, but together the calls fill the worker's core."""
+    busy = [0.99]
+    mixer = VideoMixer(loop, "call", busy=lambda: busy[0])
+    now = time.monotonic()
+    levels = []
+    for i in range(90):
+        mixer._tick_index += 1
+        mixer._account(0.002, now + i / 30)  # 6 % of a frame interval: light on its own
+        levels.append(mixer.level)
+    assert levels[0] == 0 and mixer.level >= 1
+    # Half the frame rate brought the worker to 60 %: stepping back would overload it again.
+    mixer.level = 1
+    busy[0] = 0.6
+    for i in range(300):
+        mixer._tick_index += 1
+        mixer._account(0.002, now + 10 + i / 30)
+    assert mixer.level == 1
+    # People left: the worker is at 20 %; after a while the call steps back to full rate.
+    busy[0] = 0.2
+    for i in range(300):
+        mixer._tick_index += 1
+        mixer._account(0.002, now + 30 + i / 30)
+    assert mixer.level == 0
+
+
+def test_a_caption_is_drawn_on_one_legs_picture_for_its_time(loop: asyncio.AbstractEventLoop) -> None:
+    mixer, streams, fars = call(loop)
+    streams["red"].caption = "The license of this meeting server has expired."
+    streams["red"].caption_until = time.monotonic() + 0.5
+    run_frames(mixer, fars, 3)
+
+    def top_band_bright(picture: np.ndarray | None) -> float:
+        assert picture is not None
+        return float((picture[: HEIGHT // 8] > 200).mean())
+
+    assert top_band_bright(fars["red"].latest) > 0.01  # white text on the dark band
+    assert top_band_bright(fars["green"].latest) == 0.0  # the others: no caption
+    time.sleep(0.6)
+    run_frames(mixer, fars, 3)
+    assert top_band_bright(fars["red"].latest) == 0.0  # gone after its time

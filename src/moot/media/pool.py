@@ -269,6 +269,12 @@ class MediaPool:
         _info, worker = self._leg(leg_id)
         await self._request(worker, "set_presenter", leg_id, on)
 
+    async def set_caption(self, leg_id: str, text: str | None, seconds: float | None = None) -> None:
+        """Draw ``text`` over the top of the leg's video for ``seconds`` (None: for good;
+        ``text`` None removes it)."""
+        _info, worker = self._leg(leg_id)
+        await self._request(worker, "set_caption", leg_id, text, seconds)
+
     async def request_keyframe(self, leg_id: str) -> None:
         """Send the leg a keyframe (IDR) with its next video frame."""
         _info, worker = self._leg(leg_id)

@@ -96,6 +96,8 @@ PHASES = 10
 CN_PAYLOAD_TYPE = 13
 MAX_DRAIN_ROUNDS = 8
 LATCH_RELEASE = 1.0
+BUSY_INTERVAL = 1.0
+"""Seconds between measurements of the worker's CPU share."""
 """A latched source that has been silent this long may be replaced by a new one."""
 
 _SEQ_TS_SSRC = struct.Struct("!HII")
@@ -315,8 +317,20 @@ class Worker:
         self.bytes_rx_total = 0
         self.bytes_tx_total = 0
         self._rate_mark = (time.monotonic(), 0, 0)
+        #: The process's CPU share over the last second (video overload control).
+        self.busy = 0.0
+        self._cpu_mark = (time.monotonic(), time.process_time())
+        self._busy_handle = loop.call_later(BUSY_INTERVAL, self._measure_busy)
         self._rates = (0, 0)
         self._profiler: cProfile.Profile | None = None
+
+    def _measure_busy(self) -> None:
+        now, cpu = time.monotonic(), time.process_time()
+        wall = now - self._cpu_mark[0]
+        if wall > 0:
+            self.busy = min(1.0, (cpu - self._cpu_mark[1]) / wall)
+        self._cpu_mark = (now, cpu)
+        self._busy_handle = self.loop.call_later(BUSY_INTERVAL, self._measure_busy)
 
     # ----------------------------------------------------------------- events / IPC
 
@@ -453,7 +467,8 @@ class Worker:
     def _video_mixer(self, call: _Call) -> VideoMixer:
         if call.video is None:
             call.video = VideoMixer(self.loop, call.call_id,
-                                    on_keyframe_info=lambda leg_id: self.emit(KeyframeWanted(leg_id)))
+                                    on_keyframe_info=lambda leg_id: self.emit(KeyframeWanted(leg_id)),
+                                    busy=lambda: self.busy)
             for other in call.legs:
                 if other.config is not None:
                     call.video.set_participant(other.leg_id, other.config.name, other.video
@@ -615,6 +630,14 @@ class Worker:
         if leg.video is None or leg.call is None:
             raise MediaError(f"media leg {leg_id!r} has no video")
         self._video_mixer(leg.call).set_presenter(leg_id if on else None)
+
+    def rpc_set_caption(self, leg_id: str, text: str | None, seconds: float | None) -> None:
+        """Draw ``text`` over the leg's picture for ``seconds`` (None: until changed)."""
+        leg = self._leg(leg_id)
+        if leg.video is None:
+            raise MediaError(f"media leg {leg_id!r} has no video")
+        leg.video.caption = text
+        leg.video.caption_until = time.monotonic() + seconds if seconds is not None else float("inf")
 
     def rpc_request_keyframe(self, leg_id: str) -> None:
         """Send the leg an IDR picture with its next frame."""
@@ -789,6 +812,7 @@ class Worker:
         return out.getvalue()
 
     def rpc_stop(self) -> None:
+        self._busy_handle.cancel()
         for leg_id in list(self.legs):
             self.rpc_close_leg(leg_id)
         self.stopped.set()

@@ -485,6 +485,32 @@ class Compositor:
             )
         return self._placeholders.put(key, planes)
 
+    def caption(self, canvas: Picture, text: str) -> Picture:
+        """A copy of ``canvas`` with ``text`` over a dark band across its top (one or two
+        lines, split between words): a notice every participant must read (licence
+        enforcement, guide B.4)."""
+        out = canvas.copy()
+        planes = _planes(out, self.width, self.height)
+        size = max(_MIN_TEXT, self.height // 24)
+        margin = _even(size)
+        words = text.split()
+        lines = [text]
+        if text_mask(text, size).shape[1] > self.width - 2 * margin and len(words) > 1:
+            half = len(text) / 2
+            cut = min(range(1, len(words)), key=lambda i: abs(len(" ".join(words[:i])) - half))
+            lines = [" ".join(words[:cut]), " ".join(words[cut:])]
+        masks = [fit_text_mask(line, size, self.width - 2 * margin) for line in lines]
+        band = _even(sum(m.shape[0] for m in masks) + 2 * margin)
+        luma, u, v = planes
+        luma[:band] = (luma[:band].astype(np.uint16) * 3 // 10).astype(np.uint8)
+        u[: band // 2] = 128
+        v[: band // 2] = 128
+        y = margin
+        for mask in masks:
+            _paste_text(planes, mask, _even((self.width - mask.shape[1]) / 2), y, (WHITE_Y, 128, 128))
+            y += _even(mask.shape[0])
+        return out
+
     def waiting_card(self) -> Picture:
         """The picture shown when there is nobody else (cached; read it only)."""
         if self._waiting is None:

@@ -20,9 +20,14 @@ every other leg sees it in the big pane of a ``stacked`` view (the content over 
 the people) whatever its own layout; for SIP legs this is their main video (BFCP, a second
 stream, is not done). The presenter keeps its own layout.
 
+A leg can be given a caption (a notice drawn over the top of its picture for some seconds,
+or for good: licence enforcement, guide B.4); it is part of the view, so a captioned view is
+composed and encoded apart from the others.
+
 Legs with a lower negotiated frame rate are sent every 2nd/3rd... tick. Under overload the
 mixer degrades as the guide says the product does (D.1: "the frame rate drops, then the
-resolution"): it measures its own work per tick against the frame interval and steps through
+resolution"): it measures its own work per tick against the frame interval, and the worker
+process's CPU share (calls that are each light can saturate the core together), and steps through
 :data:`DEGRADE_STEPS` (half the frame rate; then also half the resolution; then a quarter of
 the frame rate), and steps back when the load falls. Frames a leg did not get because of
 this are counted in its ``frames_dropped``.
@@ -57,11 +62,16 @@ DEGRADE_STEPS: tuple[tuple[int, int], ...] = ((1, 1), (2, 1), (2, 2), (4, 2))
 """(frame rate divider, resolution divider) per overload level."""
 OVERLOAD = 0.85
 RELIEF = 0.4
+WORKER_OVERLOAD = 0.92
+"""The worker process's CPU share above which every call on it degrades (the calls' own
+shares can each be small while together they saturate the core)."""
+WORKER_RELIEF = 0.45
+"""... and below which a call may step back (a step up roughly doubles the work)."""
 OVERLOAD_AFTER = 1.0
 RELIEF_AFTER = 5.0
 
 Picture = npt.NDArray[np.uint8]
-ViewKey = tuple[int, int, tuple[Pane, ...]]
+ViewKey = tuple[int, int, tuple[Pane, ...], str | None]
 EncoderKey = tuple[ViewKey, str, int, int, int]
 
 
@@ -93,8 +103,11 @@ class VideoMixer:
     """The video of one call on one worker."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, call_id: str,
-                 on_keyframe_info: Callable[[str], None] | None = None) -> None:
+                 on_keyframe_info: Callable[[str], None] | None = None,
+                 busy: Callable[[], float] = lambda: 0.0) -> None:
         self.loop = loop
+        #: The worker's CPU share over the last second (0..1).
+        self.busy = busy
         self.call_id = call_id
         self.on_keyframe_info = on_keyframe_info
         self.participants: dict[str, _Participant] = {}
@@ -192,13 +205,14 @@ class VideoMixer:
         # A tick that composes nothing costs little: judge the load per *sent* frame.
         if self._tick_index % fps_div:
             return
-        if self._load > OVERLOAD:
+        busy = self.busy()
+        if self._load > OVERLOAD or busy > WORKER_OVERLOAD:
             self._under_since = None
             self._over_since = self._over_since or now
             if now - self._over_since >= OVERLOAD_AFTER and self.level < len(DEGRADE_STEPS) - 1:
                 self.level += 1
                 self._over_since = None
-        elif self._load < RELIEF / fps_div:
+        elif self._load < RELIEF / fps_div and busy < WORKER_RELIEF:
             self._over_since = None
             self._under_since = self._under_since or now
             if now - self._under_since >= RELIEF_AFTER and self.level > 0:
@@ -240,7 +254,7 @@ class VideoMixer:
                             viewer=p.leg_id, sources=sources,
                             speaker=self.presenter if presenting else self.speaker,
                             previous_speaker=self.previous_speaker)
-            view: ViewKey = (width, height, panes)
+            view: ViewKey = (width, height, panes, stream.caption_now(now))
             key: EncoderKey = (view, cfg.codec, max(1, cfg.fps // fps_div), stream.bitrate,
                                cfg.packetization_mode)
             if self.leg_encoder.get(p.leg_id) != key:
@@ -255,12 +269,15 @@ class VideoMixer:
             view, codec, fps, bitrate, mode = key
             canvas = composed.get(view)
             if canvas is None:
-                width, height, panes = view
+                width, height, panes, caption = view
                 compositor = self.compositors.get((width, height))
                 if compositor is None:
                     compositor = self.compositors[(width, height)] = Compositor(width, height)
                 started = time.perf_counter()
-                canvas = composed[view] = compositor.compose(panes, pictures, names)
+                canvas = compositor.compose(panes, pictures, names)
+                if caption is not None:
+                    canvas = compositor.caption(canvas, caption)
+                composed[view] = canvas
                 self.stats.compose_s += time.perf_counter() - started
                 self.stats.frames_composed += 1
             slot = self.encoders.get(key)
@@ -293,7 +310,7 @@ class VideoMixer:
             return
         for key in [k for k, slot in self.encoders.items() if now - slot.last_used > ENCODER_IDLE]:
             del self.encoders[key]
-        used = {(w, h) for (w, h, _panes), *_rest in self.encoders}
+        used = {(w, h) for (w, h, _panes, _caption), *_rest in self.encoders}
         for size in [s for s in self.compositors if s not in used]:
             del self.compositors[size]
         for p in self.participants.values():

@@ -88,6 +88,9 @@ class VideoStream:
         self.rtcp_remote: tuple[str, int] | None = None
         self.srtp: SrtpContext | None = None
         self.layout = "allEqual"
+        #: A notice drawn over this leg's picture until ``caption_until`` (monotonic seconds).
+        self.caption: str | None = None
+        self.caption_until = 0.0
         # receive
         self.depacketizer: h264.H264Depacketizer | vp8.Vp8Depacketizer | None = None
         self.decoder: VideoDecoder | None = None
@@ -278,6 +281,11 @@ class VideoStream:
             self.keyframes_sent += 1
             self.keyframe_pending = False
         self.last_ts = ts
+
+    def caption_now(self, now: float) -> str | None:
+        if self.caption is not None and now >= self.caption_until:
+            self.caption = None
+        return self.caption
 
     def next_picture_id(self) -> int:
         self.picture_id = (self.picture_id + 1) & 0x7FFF
