@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from moot.licensing import authority
@@ -99,13 +101,19 @@ async def test_alarm_2_prompt_and_notice_on_joining(tmp_path: Path, http: aiohtt
         api = Api(http, node)
         await setup_space(api, "grace", "880001")
         assert await phone_hears(node, tmp_path, "grace") > -40.0  # speech where silence would be
-        async with WebClient(f"https://127.0.0.1:{node.ports.webbridge}", tone_hz=None, name="Web") as web:
+        async with WebClient(f"https://127.0.0.1:{node.ports.webbridge}", tone_hz=None, name="Web",
+                             video_colour=(200, 40, 40)) as web:
             await web.join("880001")
             notice = await web.next_message("notice")
             assert notice["seconds"] == 30 and "expired" in notice["text"]
             await asyncio.sleep(3.0)
             samples, _rate = web.received_audio(since=time.monotonic() - 2.5)
             assert rms_dbfs(samples) > -40.0
+            # The text is also on the video (guide B.4 Table 6: "a 30 s text on the video").
+            assert web.latest_video is not None and caption_shown(web.latest_video)
+        # The operator sees it in /system/alarms.
+        listed = await api.get("/system/alarms")
+        assert [a.findtext("type") for a in listed.iter("alarm")] == ["licenseExpired"]
     finally:
         node.stop()
 
@@ -134,6 +142,8 @@ async def test_alarm_3_compliance_prompt_and_no_encrypted_calls(tmp_path: Path, 
                 await web.join("880002")
             assert refused.value.code == "outOfCompliance"
             assert "out of licensing compliance" in refused.value.message
+        listed = await api.get("/system/alarms")
+        assert [a.findtext("type") for a in listed.iter("alarm")] == ["licenseOutOfComplianceExpired"]
     finally:
         node.stop()
 
@@ -143,11 +153,20 @@ async def test_no_prompt_while_licensed(node: RunningNode, http: aiohttp.ClientS
     api = Api(http, node)
     await setup_space(api, "fine", "880004")
     assert await phone_hears(node, tmp_path, "fine") < -60.0
-    async with WebClient(f"https://127.0.0.1:{node.ports.webbridge}", tone_hz=None, name="Web") as web:
+    async with WebClient(f"https://127.0.0.1:{node.ports.webbridge}", tone_hz=None, name="Web",
+                         video_colour=(200, 40, 40)) as web:
         await web.join("880004")
         await asyncio.sleep(2.0)
         assert not [m for m in web.messages if m.get("type") == "notice"]
+        assert web.latest_video is not None and not caption_shown(web.latest_video)
     await until(lambda: _no_calls(api), "calls end")
+
+
+def caption_shown(picture: npt.NDArray[np.uint8]) -> bool:
+    """White text in a dark band across the top of the picture (the enforcement caption)."""
+    height = picture.shape[0] * 2 // 3
+    band = picture[: max(8, height // 10)]
+    return bool((band > 200).mean() > 0.005)
 
 
 async def _no_calls(api: Api) -> bool:

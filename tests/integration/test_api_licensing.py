@@ -138,3 +138,27 @@ def test_json_nests_the_features(api: Api) -> None:
 def test_read_only(api: Api, path: str) -> None:
     for method in ("POST", "PUT", "DELETE"):
         assert failure(api, method, path, [("features", "x")]).reason == "invalidOperation"
+
+
+def test_recording_and_streaming_need_the_recording_licence(api: Api) -> None:
+    """Guide B.4 Table 6: no new recording or stream without an active recording licence."""
+    call = api.handle("POST", "/calls", [], [("name", "Board")]).location
+    assert call is not None
+    path = "/calls/" + call.rsplit("/", 1)[-1]
+    # After the trial, unlicensed: refused, and nothing changed.
+    api.env["licensing_state"] = evaluate(TODAY, created=TODAY - timedelta(days=200))
+    for name in ("recording", "streaming"):
+        refused = failure(api, "PUT", path, [(name, "true")])
+        assert refused.reason == "recordingNotLicensed" and refused.attrs["parameter"] == name
+    shown = get(api, path)
+    assert shown.findtext("recording") in (None, "false")
+    # Licensed: it starts; an expired licence does not stop one already running.
+    api.env["licensing_state"] = evaluate(TODAY, created=TODAY - timedelta(days=200),
+                                          licence=licence(TODAY + timedelta(days=100)))
+    api.handle("PUT", path, [], [("recording", "true")])
+    assert get(api, path).findtext("recording") == "true"
+    api.env["licensing_state"] = evaluate(TODAY, created=TODAY - timedelta(days=200))
+    api.handle("PUT", path, [], [("recording", "true"), ("name", "Board 2")])
+    # In the trial everything is licensed.
+    api.env["licensing_state"] = evaluate(TODAY, created=TODAY)
+    api.handle("PUT", path, [], [("streaming", "true")])

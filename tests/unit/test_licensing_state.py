@@ -9,7 +9,7 @@ import pytest
 from moot.licensing.compliance import UsageRecord
 from moot.licensing.feature import Feature, Status, UserLicence, show_date, status_on
 from moot.licensing.licensefile import LicenseFile, UserLimit
-from moot.licensing.report import feature_line, lines
+from moot.licensing.report import feature_line, lines, usage_line
 from moot.licensing.state import ACTIVATION_BANNER, TRIAL_BANNER, evaluate
 
 CREATED = date(2025, 1, 1)
@@ -147,3 +147,15 @@ def test_cluster_follows_the_compliance_clock() -> None:
 def test_show_date_is_the_guides_form() -> None:
     assert show_date(date(2023, 4, 28)) == "2023-Apr-28"
     assert show_date(date(2020, 9, 6)) == "2020-Sep-06"
+
+
+def test_usage_line_shows_todays_peak_against_the_entitlement() -> None:
+    today = day(100)
+    state = evaluate(today, created=CREATED, licence=licence(callBridge=date(2026, 6, 30)),
+                     usage=[UsageRecord(today - timedelta(days=1), personal=9, shared=30.0),
+                            UsageRecord(today, personal=3, shared=1 + 2 / 6, recording=0)])
+    assert usage_line(state, [UsageRecord(today, personal=3, shared=1 + 2 / 6)]) == (
+        "Usage today (peak): personal 3 of 10, shared 1.333 of 20 (weighted), "
+        "recording/streaming 0 of 0")
+    assert usage_line(state, [UsageRecord(today - timedelta(days=1), personal=3)]) is None
+    assert usage_line(state, None) is None

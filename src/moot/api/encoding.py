@@ -94,6 +94,8 @@ def xml_failure(failure: ApiFailure) -> bytes:
 def _json_value(f: Field | str, value: Any) -> Any:
     if isinstance(value, (bool, int)) or value is None:
         return value
+    if isinstance(value, float):
+        return round(value, 3)
     return _show(f, value)
 
 

@@ -34,7 +34,7 @@ class ValueError_(ValueError):
 class Kind:
     """How a field's value is parsed from a form, stored, and shown."""
 
-    #: SQL storage: "text", "int" or "bool".
+    #: SQL storage: "text", "int", "float" or "bool".
     storage = "text"
     #: JSON-schema type for the OpenAPI document.
     json_type = "string"
@@ -137,6 +137,26 @@ class Number(Kind):
 
 
 @dataclass(frozen=True)
+class Decimal(Kind):
+    """A non-negative number with a fraction (weighted licence counts: 1/6 per light call),
+    shown with at most three decimals (``2.167``, ``3``)."""
+
+    storage = "float"
+    json_type = "number"
+
+    def parse(self, raw: str) -> Any:
+        if not re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", raw):
+            raise ValueError_()
+        return float(raw)
+
+    def show(self, value: Any) -> str:
+        return f"{float(value):.3f}".rstrip("0").rstrip(".")
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": 0}
+
+
+@dataclass(frozen=True)
 class Boolean(Kind):
     storage = "bool"
     json_type = "boolean"
@@ -174,6 +194,7 @@ def choice(*values: str) -> Choice:
 
 BOOL = Boolean()
 NUMBER = Number()
+DECIMAL = Decimal()
 LAYOUTS = choice(
     "allEqual",
     "speakerOnly",

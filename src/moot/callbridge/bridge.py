@@ -24,15 +24,15 @@ from typing import Any, Literal, TypeVar
 
 from moot.api.encoding import Group
 from moot.api.objects.calls import CALL, CALL_LEG, PARTICIPANT, call_row
+from moot.callbridge import alarms, ivr, profiles, routing
 from moot.callbridge import enforcement as enforcement_module
-from moot.callbridge import ivr, profiles, routing
 from moot.callbridge import video as video_module
 from moot.callbridge.call import LegListener, LiveCall, LiveLeg
 from moot.callbridge.enforcement import Enforcement
 from moot.callbridge.projection import Projection
 from moot.callbridge.prompts import prompt
 from moot.db.apistore import ApiStore
-from moot.licensing import assignment
+from moot.licensing import assignment, weights
 from moot.media.codecs import CodecSpec
 from moot.media.pool import (
     DtmfReceived,
@@ -72,6 +72,8 @@ RING_TIMEOUT = 60.0
 ACK_TIMEOUT = 32.0
 #: Seconds between media statistics refreshes.
 STATS_INTERVAL = 1.0
+#: Seconds between updates of the licence alarms (the enforcement level is re-read as often).
+ALARM_INTERVAL = 60.0
 #: How long a BYE may take before the leg is dropped anyway.
 BYE_TIMEOUT = 8.0
 #: Browser legs: the web bridge relays their audio as plain RTP on loopback to the leg's
@@ -149,6 +151,7 @@ class Bridge:
         await self.projection.start()
         self._events_task = asyncio.create_task(self._media_events(), name="callbridge-media-events")
         self._spawn(self._stats_loop())
+        self._spawn(self._alarm_loop())
 
     async def media(self) -> MediaPool:
         """The media pool, once its workers are up (the first call may wait for them)."""
@@ -400,12 +403,13 @@ class Bridge:
         self.calls[call.id] = call
         self.by_space[space["id"]] = call
         self.projection.insert(CALL, call.id, call_row(space, call.name))
-        call.owner_licensed = await self._db(self._space_covered, space)
+        call.personal_holder = await self._db(self._licence_holder, space)
         return call
 
-    def _space_covered(self, space: dict[str, Any]) -> bool:
+    def _licence_holder(self, space: dict[str, Any]) -> str | None:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with self.store.reader() as txn:
-            return assignment.space_covered(txn, space)
+            return assignment.licence_holder(txn, space, now=now)
 
     def _forwarding_call(self, target: routing.ForwardTarget) -> LiveCall:
         destination = f"{target.user}@{target.domain}" if target.user else target.domain
@@ -454,6 +458,9 @@ class Bridge:
             self._spawn(self.pool.play(leg.id, prompt(enforcement.prompt)), leg)
         if enforcement.notice is not None and leg.listener is not None:
             leg.listener.notice(*enforcement.notice)
+        if enforcement.notice is not None and leg.video_port and leg.state == "connected":
+            text, seconds = enforcement.notice
+            self._spawn(self.pool.set_caption(leg.id, text, seconds), leg)
 
     def call_changed(self, call: LiveCall) -> None:
         """Tell the call's browser legs that who is in it, or muted, or speaking changed."""
@@ -776,6 +783,20 @@ class Bridge:
         except Exception as exc:  # the leg may be ending; the next loss asks again
             log.debug("picture_fast_update to %s failed: %s", leg.remote_party, exc)
 
+    async def _alarm_loop(self) -> None:
+        """Keep the licence alarms of ``/system/alarms`` in step with the enforcement level."""
+        while True:
+            level = self.enforcement().level
+            try:
+                await self._db(self._sync_alarms, level)
+            except Exception:  # the database may be away for a moment: try again next time
+                log.exception("licence alarms could not be written")
+            await asyncio.sleep(ALARM_INTERVAL)
+
+    def _sync_alarms(self, level: int) -> None:
+        with self.store.txn() as txn:
+            alarms.sync(txn, level)
+
     async def _stats_loop(self) -> None:
         """Refresh each connected leg's media statistics and bit rates (the API reads them)."""
         while True:
@@ -849,14 +870,36 @@ class Bridge:
         return {"status": status, "rxAudioMute": leg.rx_mute, "txAudioMute": leg.tx_mute,
                 "chosenLayout": leg.chosen_layout}
 
-    def licence_usage(self) -> dict[str, int]:
-        """Live counts of ``/system/multipartyLicensing`` (guide B.9): calls with someone in
-        them, their participants, and the calls no personal licence covers."""
-        calls = [c for c in self.calls.values() if c.legs and not c.ended]
+    def _live_calls(self) -> list[LiveCall]:
+        return [c for c in self.calls.values() if c.legs and not c.ended]
+
+    @staticmethod
+    def _call_usage(call: LiveCall) -> weights.CallUsage:
+        return weights.CallUsage(
+            personal_holder=call.personal_holder, permanent_space=call.space_id is not None,
+            participants=len(call.legs), video=any(leg.video_port for leg in call.legs.values()),
+        )
+
+    def licence_snapshot(self) -> weights.UsageSnapshot:
+        """Licence use now (guide B.9/B.11), for the usage time series."""
+        return weights.snapshot(self._call_usage(c) for c in self._live_calls())
+
+    def licence_usage(self) -> dict[str, Any]:
+        """Live counts of ``/system/multipartyLicensing`` (guide B.9, B.11): calls with someone
+        in them, their participants, the calls no personal licence covers, and their weights."""
+        calls = self._live_calls()
+        usage = [self._call_usage(c) for c in calls]
+        shared = [u for u in usage if u.personal_holder is None]
+        personal = [u for u in usage if u.personal_holder is not None]
         return {
             "callsActive": len(calls),
             "participantsActive": sum(len(c.legs) for c in calls),
-            "callsWithoutPersonalLicense": sum(1 for c in calls if not c.owner_licensed),
+            "weightedCallsActive": round(sum(map(weights.weight, usage)), 4),
+            "callsWithoutPersonalLicense": len(shared),
+            "weightedCallsWithoutPersonalLicense": round(sum(map(weights.weight, shared)), 4),
+            "personalLicensesActive": len({u.personal_holder for u in personal}),
+            "callsWithPersonalLicense": len(personal),
+            "weightedCallsWithPersonalLicense": round(sum(map(weights.weight, personal)), 4),
         }
 
     def system_counters(self) -> dict[str, int]:

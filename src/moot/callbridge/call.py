@@ -42,8 +42,8 @@ class LiveCall:
     max_legs: int = 0
     active_speaker: str | None = None
     ended: bool = False
-    #: Covered by its space owner's personal licence (guide B.9); else a shared licence.
-    owner_licensed: bool = False
+    #: The user whose personal licence covers the call (guide B.9); None: shared licences.
+    personal_holder: str | None = None
     #: The call's ``defaultLayout`` (API), over the legs' profiles' and the space's.
     default_layout: str | None = None
     #: The leg sharing content (its screen): shown big to everyone (``presenterCallLeg``).

@@ -18,6 +18,7 @@ from moot.callbridge.bridge import Bridge
 from moot.callbridge.enforcement import EnforcementSource
 from moot.licensing.node import current as licensing_current
 from moot.licensing.node import load as licensing_load
+from moot.licensing.usage import UsageRecorder
 from moot.media.pool import MediaPool
 from moot.node.component import Component
 from moot.node.interfaces import InterfaceNotMapped, listen_address
@@ -41,6 +42,7 @@ class CallBridge(Component):
         super().__init__(node)
         self.bridge: Bridge | None = None
         self.pool: MediaPool | None = None
+        self.usage: UsageRecorder | None = None
 
     async def start(self) -> None:
         config = self.node.config
@@ -68,10 +70,14 @@ class CallBridge(Component):
         licence = await asyncio.to_thread(licensing_load, self.node)
         if licence.refused is not None:
             log.warning("cms.lic refused: %s", licence.message)
+        api = await asyncio.to_thread(lambda: self.node.api)
+        # The licence usage time series (guide B.12), no use while no call bridge runs.
+        usage = self.usage = UsageRecorder.for_node(
+            self.node, api.store, lambda: self.bridge.licence_snapshot() if self.bridge else None)
+        await usage.start()
         if not hosts:
             self.detail = f"listening on no interfaces; {licence.message}"
             return
-        api = await asyncio.to_thread(lambda: self.node.api)
         self.pool = MediaPool()
         # The workers (a process per core) come up while SIP starts listening: the node is
         # ready sooner, and the first call waits for them if it comes first.
@@ -84,7 +90,8 @@ class CallBridge(Component):
         bridge = Bridge(api.store, self.pool,
                         lambda b: SipEndpoint(b, user_agent=f"Moot/{moot.__version__}", resolver=resolver),
                         media_ready=pool_started,
-                        enforcement=EnforcementSource(lambda: licensing_current(node).alarm_level))
+                        enforcement=EnforcementSource(
+                            lambda: licensing_current(node, usage=usage.daily).alarm_level))
         self.bridge = bridge
         try:
             await bridge.start()
@@ -110,6 +117,9 @@ class CallBridge(Component):
         self.detail = ""
 
     async def _teardown(self) -> None:
+        usage, self.usage = self.usage, None
+        if usage is not None:
+            await usage.stop()  # a last sample, with the calls still up
         bridge, self.bridge = self.bridge, None
         pool, self.pool = self.pool, None
         if bridge is not None:

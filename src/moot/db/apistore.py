@@ -20,6 +20,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Engine,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -64,6 +65,8 @@ def _column_type(f: Field) -> Any:
         return Integer()
     if storage == "bool":
         return Boolean()
+    if storage == "float":
+        return Float()
     if isinstance(f.kind, Ref):
         return String(36)
     return Text()

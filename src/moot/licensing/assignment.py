@@ -2,8 +2,10 @@
 
 A user holds a personal (PMP Plus) licence when their ``userProfile`` — or, when they have
 none, the system's default user profile (``/system/profiles``) — has ``hasLicense=true``.
-A call in a space is covered by a personal licence when the space's owner holds one
-(even when the owner is not in the call); other calls use shared (SMP Plus) licences.
+A call uses, in this order (B.9): the space owner's personal licence (even when the owner
+is not in the call), else the ad hoc escalator's (the user who made an ad hoc call, when
+known), else the scheduled meeting owner's (the organizer of a meeting on the space that has
+not ended); other calls use shared (SMP Plus) licences (:mod:`moot.licensing.weights`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,31 @@ def holds_personal_licence(txn: Txn, user_id: str | None) -> bool:
 def space_covered(txn: Txn, space: dict[str, Any]) -> bool:
     """Whether a call in ``space`` uses its owner's personal licence."""
     return holds_personal_licence(txn, space.get("ownerId"))
+
+
+def licence_holder(txn: Txn, space: dict[str, Any] | None, *, escalator: str | None = None,
+                   now: str | None = None) -> str | None:
+    """The user whose personal licence a call uses (B.9), None for shared licences.
+
+    ``escalator``: the user who escalated an ad hoc call; ``now``: the UTC time as the
+    scheduler stores it (``2026-12-05T10:00:00Z``), for meetings that have not ended.
+    """
+    if space is not None and holds_personal_licence(txn, space.get("ownerId")):
+        return str(space["ownerId"])
+    if escalator is not None and holds_personal_licence(txn, escalator):
+        return escalator
+    if space is None or "meeting" not in txn.store.types:
+        return None
+    meeting = txn.store.types["meeting"]
+    for field in ("coSpace", "temporarySpace"):
+        _, rows = txn.list(meeting, None, [Cond("eq", field, space["id"])], 0, PROFILE_LIMIT,
+                           ["organizer", "lastEnd"])
+        for row in rows:
+            if now is not None and (row.get("lastEnd") or "") < now:
+                continue
+            if holds_personal_licence(txn, row.get("organizer")):
+                return str(row["organizer"])
+    return None
 
 
 def personal_licences(txn: Txn) -> int:

@@ -9,7 +9,7 @@ then the user licences, the compliance notices and, first, any banner.
 
 from __future__ import annotations
 
-from moot.licensing.compliance import NON_COMPLIANT_LIMIT, WINDOW_DAYS
+from moot.licensing.compliance import NON_COMPLIANT_LIMIT, WINDOW_DAYS, UsageRecord
 from moot.licensing.feature import FeatureStatus, Status, show_date
 from moot.licensing.state import ACTIVATION_BANNER, TRIAL_DAYS, LicensingState
 
@@ -35,6 +35,22 @@ def status_word(s: FeatureStatus) -> str:
 
 def feature_line(s: FeatureStatus, state: LicensingState, mmp_name: str) -> str:
     return f"Feature: {mmp_name} status: {status_word(s)}{_when(s, state)}"
+
+
+def usage_line(state: LicensingState, usage: list[UsageRecord] | None) -> str | None:
+    """Today's peak use against the entitlement (guide B.12), when it has been recorded."""
+    today = next((r for r in reversed(usage or []) if r.day == state.today), None)
+    if today is None:
+        return None
+    ent = state.entitlement
+
+    def of(limit: int | None) -> str:
+        return "" if limit is None else f" of {limit}"
+
+    shared = f"{today.shared:.3f}".rstrip("0").rstrip(".")
+    return (f"Usage today (peak): personal {today.personal:g}{of(ent.personal)}, "
+            f"shared {shared}{of(ent.shared)} (weighted), recording/streaming {today.recording}"
+            f"{of(ent.recording)}")
 
 
 def lines(state: LicensingState) -> list[str]:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from moot.licensing.node import current as licensing_current
+from moot.licensing.usage import recent_node_usage
 from moot.node.component import Component
 from moot.node.httpsonly import HttpsOnlySite
 from moot.node.interfaces import InterfaceNotMapped, listen_address
@@ -46,7 +47,7 @@ class WebAdmin(Component):
     async def start(self) -> None:
         config = self.node.config
         node = self.node
-        layout.set_banner_source(lambda: licensing_current(node).banner)
+        layout.set_banner_source(lambda: licensing_current(node, usage=recent_node_usage(node)).banner)
         listen = config.get(WEBADMIN_LISTEN)
         port = int(listen["port"])
         try:

@@ -78,8 +78,21 @@ def call_row(space: dict[str, Any] | None, name: str | None, call_type: str | No
     return values
 
 
+def _check_recording_licence(txn: Txn, values: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Guide B.4 Table 6: without an active ``recording`` licence (it covers streaming too) a
+    new recording or stream cannot start; one already running is not stopped."""
+    from moot.api.objects.licensing import licensing_state
+    from moot.licensing.feature import Feature
+
+    for name in ("recording", "streaming"):
+        starting = values.get(name) is True and not (old is not None and old.get(name))
+        if starting and not licensing_state(txn).allows(Feature.RECORDING):
+            raise ApiFailure("recordingNotLicensed", status=400, parameter=name)
+
+
 class CallHooks(Hooks):
     def prepare(self, txn: Txn, otype: ObjectType, values: dict[str, Any], old: dict[str, Any] | None, actions: dict[str, Any]) -> None:
+        _check_recording_licence(txn, values, old)
         if old is not None:
             bridge = live_calls(txn)
             if bridge is not None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from moot.api.encoding import Group
 from moot.api.hooks import Hooks
-from moot.api.model import LIVE, NUMBER, STRING, Access, Field, ObjectType, read_only_view
+from moot.api.model import DECIMAL, LIVE, NUMBER, STRING, Access, Field, ObjectType, read_only_view
 from moot.api.objects.system import txn_env
 from moot.api.objects.users import USER
 from moot.db.apistore import Txn
@@ -30,18 +30,21 @@ from moot.licensing.assignment import personal_licences
 from moot.licensing.feature import Feature, FeatureStatus, UserLicence, show_date
 from moot.licensing.node import current, today_utc
 from moot.licensing.state import LicensingState, evaluate
+from moot.licensing.usage import node_usage
 
 READ_ONLY = Access.READ_ONLY
-#: The usage counts of ``/system/multipartyLicensing`` (the weighted ones are 0: not counted yet).
+#: The usage counts of ``/system/multipartyLicensing``; the weighted ones (guide B.11: an
+#: audio-only or point-to-point call weighs 1/6) are decimals.
 USAGE_COUNTS = (
     "users",
     "personalLicenses",
     "participantsActive",
     "callsActive",
-    "weightedCallsActive",
     "callsWithoutPersonalLicense",
-    "weightedCallsWithoutPersonalLicense",
 )
+WEIGHTED_COUNTS = ("weightedCallsActive", "weightedCallsWithoutPersonalLicense")
+#: ``/system/multipartyLicensing/activePersonalLicenses``: the calls personal licences cover.
+ACTIVE_PERSONAL = ("personalLicensesActive", "callsActive", "weightedCallsActive")
 
 
 def licensing_state(txn: Txn) -> LicensingState:
@@ -52,7 +55,7 @@ def licensing_state(txn: Txn) -> LicensingState:
         return given
     node = env.get("node")
     if node is not None:
-        return current(node)
+        return current(node, usage=node_usage(node, txn))
     today: date = today_utc()
     return evaluate(today, created=today)
 
@@ -111,14 +114,26 @@ class MultipartyLicensingHooks(Hooks):
             "personalLicenseLimit": entitlement.personal,
             "sharedLicenseLimit": entitlement.shared,
         }
-        for name in USAGE_COUNTS:
+        for name in (*USAGE_COUNTS, *WEIGHTED_COUNTS):
             values[name] = 0
         values["users"] = txn.count(USER)
         values["personalLicenses"] = personal_licences(txn)
         bridge = txn_env(txn).get("callbridge")
         if bridge is not None:
-            values.update(bridge.licence_usage())
+            usage = bridge.licence_usage()
+            values.update({k: v for k, v in usage.items() if k in values})
         return values
+
+
+class ActivePersonalLicensesHooks(Hooks):
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        bridge = txn_env(txn).get("callbridge")
+        usage = bridge.licence_usage() if bridge is not None else {}
+        return {
+            "personalLicensesActive": usage.get("personalLicensesActive", 0),
+            "callsActive": usage.get("callsWithPersonalLicense", 0),
+            "weightedCallsActive": usage.get("weightedCallsWithPersonalLicense", 0),
+        }
 
 
 MULTIPARTY_LICENSING = read_only_view(
@@ -129,13 +144,27 @@ MULTIPARTY_LICENSING = read_only_view(
         Field("personalLicenseLimit", NUMBER, access=READ_ONLY),
         Field("sharedLicenseLimit", NUMBER, access=READ_ONLY),
         *(Field(name, NUMBER, access=READ_ONLY) for name in USAGE_COUNTS),
+        *(Field(name, DECIMAL, access=READ_ONLY) for name in WEIGHTED_COUNTS),
     ),
     hooks=MultipartyLicensingHooks(),
     summary=(
         "The personal (PMP Plus) and shared (SMP Plus) licence limits (absent: not limited); "
-        "users, personal licences held, active calls and participants, and calls no personal "
-        "licence covers are counted; the weighted counts (guide B.11) are not yet (0)."
+        "users, personal licences held, active calls and participants, calls no personal "
+        "licence covers, and the weighted counts (guide B.11: audio-only and point-to-point "
+        "calls weigh 1/6)."
     ),
 )
 
-TYPES = (LICENSING, CLUSTER_LICENSING, MULTIPARTY_LICENSING)
+ACTIVE_PERSONAL_LICENSES = read_only_view(
+    name="activePersonalLicenses",
+    collection="system/multipartyLicensing/activePersonalLicenses",
+    fields=(
+        Field("personalLicensesActive", NUMBER, access=READ_ONLY),
+        Field("callsActive", NUMBER, access=READ_ONLY),
+        Field("weightedCallsActive", DECIMAL, access=READ_ONLY),
+    ),
+    hooks=ActivePersonalLicensesHooks(),
+    summary="The personal licences in use now and the calls (and their weights) they cover.",
+)
+
+TYPES = (LICENSING, CLUSTER_LICENSING, MULTIPARTY_LICENSING, ACTIVE_PERSONAL_LICENSES)

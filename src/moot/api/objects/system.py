@@ -92,6 +92,12 @@ STATUS = read_only_view(
     summary="Version, uptime and call counters of this node.",
 )
 
+class AlarmHooks(Hooks):
+    def computed(self, txn: Txn, otype: ObjectType, obj: dict[str, Any]) -> dict[str, Any]:
+        raised = obj.get("raisedAt")
+        return {"activeTimeSeconds": int(time.time() - raised)} if raised else {}
+
+
 ALARM = ObjectType(
     name="alarm",
     collection="system/alarms",
@@ -99,7 +105,10 @@ ALARM = ObjectType(
         Field("type", STRING, access=READ_ONLY, listed=True),
         Field("activeTimeSeconds", NUMBER, access=READ_ONLY, listed=True),
         Field("failureReason", STRING, access=READ_ONLY, listed=True),
+        #: When the condition began (epoch seconds; the server's, not shown).
+        Field("raisedAt", NUMBER, access=Access.WRITE_ONLY),
     ),
+    hooks=AlarmHooks(),
     filters=(),
     creatable=False,
     updatable=False,

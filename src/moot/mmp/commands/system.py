@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from moot import PRODUCT_VERSION, __version__
 from moot.licensing import node as licensing
 from moot.licensing import report as licence_report
 from moot.licensing.authority import AuthorityError
+from moot.licensing.usage import node_usage
 from moot.mmp.context import CommandFailed, Context
 from moot.mmp.registry import ADMIN_ONLY, ALL_MMP, READ, registry
 
@@ -39,9 +42,18 @@ async def version(ctx: Context) -> None:
 
 @command("license", help="Show the licensed features and their expiry", roles=READ)
 async def license_(ctx: Context) -> None:
-    state = licensing.current(ctx.node)
+    node = ctx.node
+    try:
+        usage = await asyncio.to_thread(lambda: node_usage(node, node.api.store))
+    except Exception as exc:  # the database is away: judge the licence alone, and say so
+        ctx.print(f"License usage is not available ({type(exc).__name__}): compliance not shown")
+        usage = None
+    state = licensing.current(node, usage=usage)
     for line in licensing.notices(ctx.node) + licence_report.lines(state):
         ctx.print(line)
+    used = licence_report.usage_line(state, usage)
+    if used is not None:
+        ctx.print(used)
 
 
 @command(
