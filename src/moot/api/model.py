@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from moot.media.video.layout import LAYOUTS as LAYOUT_NAMES
+
 if TYPE_CHECKING:
     from moot.api.hooks import Hooks
 
@@ -195,21 +197,8 @@ def choice(*values: str) -> Choice:
 BOOL = Boolean()
 NUMBER = Number()
 DECIMAL = Decimal()
-LAYOUTS = choice(
-    "allEqual",
-    "speakerOnly",
-    "telepresence",
-    "stacked",
-    "allEqualQuarters",
-    "allEqualNinths",
-    "allEqualSixteenths",
-    "allEqualTwentyFifths",
-    "onePlusFive",
-    "onePlusSeven",
-    "onePlusNine",
-    "automatic",
-    "onePlusN",
-)
+#: The screen layouts (the compositor's, declared once in :mod:`moot.media.video.layout`).
+LAYOUTS = choice(*LAYOUT_NAMES)
 
 
 def ref(target: str) -> Ref:

@@ -210,36 +210,17 @@ class MediaPool:
             raise MediaError(f"media leg {leg_id!r} already exists")
         worker = self._worker_for_call(call_id)
         self._add_to_call(call_id, worker)  # reserve the call's worker before awaiting
-        tried = 0
         try:
-            while tried < (self.port_range[1] - self.port_range[0]) // 2:
-                candidates = self._port_candidates()
-                if not candidates:
-                    break
-                tried += len(candidates)
-                self._ports_held.update(candidates)
-                try:
-                    port: int = await self._request(
-                        worker, "open_leg", call_id, leg_id, host, candidates
-                    )
-                except MediaError as exc:
-                    self._ports_held.difference_update(candidates)
-                    if "no free RTP port" in str(exc):
-                        continue
-                    raise
-                self._ports_held.difference_update(set(candidates) - {port})
-                self._legs[leg_id] = _LegInfo(worker.index, call_id, host, port)
-                return port
-            raise MediaError(f"no free RTP port in {self.port_range}")
+            port = await self._bind(worker, "open_leg", call_id, leg_id, host)
         except BaseException:
             self._remove_from_call(call_id, worker)
             raise
+        self._legs[leg_id] = _LegInfo(worker.index, call_id, host, port)
+        return port
 
-    async def open_video(self, leg_id: str) -> int:
-        """Bind a video RTP port (RTCP on port + 1) for an opened leg; return the port."""
-        info, worker = self._leg(leg_id)
-        if info.video_port is not None:
-            return info.video_port
+    async def _bind(self, worker: WorkerProcess, method: str, *args: Any) -> int:
+        """Have ``worker`` bind a port pair (``method(*args, candidates)``), offering it
+        candidates held for the purpose until one binds; the port."""
         tried = 0
         while tried < (self.port_range[1] - self.port_range[0]) // 2:
             candidates = self._port_candidates()
@@ -248,16 +229,22 @@ class MediaPool:
             tried += len(candidates)
             self._ports_held.update(candidates)
             try:
-                port: int = await self._request(worker, "open_video", leg_id, candidates)
+                port: int = await self._request(worker, method, *args, candidates)
             except MediaError as exc:
                 self._ports_held.difference_update(candidates)
                 if "no free RTP port" in str(exc):
                     continue
                 raise
             self._ports_held.difference_update(set(candidates) - {port})
-            info.video_port = port
             return port
         raise MediaError(f"no free RTP port in {self.port_range}")
+
+    async def open_video(self, leg_id: str) -> int:
+        """Bind a video RTP port (RTCP on port + 1) for an opened leg; return the port."""
+        info, worker = self._leg(leg_id)
+        if info.video_port is None:
+            info.video_port = await self._bind(worker, "open_video", leg_id)
+        return info.video_port
 
     async def set_layout(self, leg_id: str, layout: str) -> None:
         """Change the layout a leg sees (takes effect with its next video frame)."""

@@ -39,6 +39,7 @@ __all__ = [
     "parse_compound",
     "pli",
     "remb_bitrate",
+    "report",
     "serialize_compound",
     "tmmbr_bitrate",
 ]
@@ -179,6 +180,21 @@ class RtcpFeedback:
 
 
 RtcpPacket = RtcpSenderReport | RtcpReceiverReport | RtcpSdes | RtcpBye | RtcpFeedback
+
+
+def report(ssrc: int, cname: str, *, packets_sent: int, octets_sent: int, rtp_timestamp: int,
+           reports: list[ReportBlock]) -> list[RtcpPacket]:
+    """A stream's regular report (RFC 3550 6.4): an SR once it has sent (``octets_sent``
+    counts whole packets; the SR's octet count is the payload, so 12 header octets per
+    packet are taken off), else an RR; then its SDES CNAME."""
+    first: RtcpPacket
+    if packets_sent:
+        first = RtcpSenderReport(ssrc=ssrc, ntp_timestamp=ntp_now(), rtp_timestamp=rtp_timestamp,
+                                 packet_count=packets_sent,
+                                 octet_count=max(0, octets_sent - 12 * packets_sent), reports=reports)
+    else:
+        first = RtcpReceiverReport(ssrc=ssrc, reports=reports)
+    return [first, RtcpSdes([(ssrc, cname)])]
 
 
 def pli(sender_ssrc: int, media_ssrc: int) -> RtcpFeedback:

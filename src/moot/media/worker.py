@@ -400,19 +400,11 @@ class Worker:
         """Bind RTP on the first free even port of ``ports`` (RTCP on port + 1)."""
         if leg_id in self.legs:
             raise MediaError(f"media leg {leg_id!r} already exists")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         for port in ports:
-            rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
-            rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                rtp_sock.bind((host, port))
-                rtcp_sock.bind((host, port + 1))
-            except OSError:
-                rtp_sock.close()
-                rtcp_sock.close()
-                continue
-            self._attach(call_id, _Leg(leg_id, host, port, rtp_sock, rtcp_sock))
-            return port
+            pair = self._bind_pair(host, port)
+            if pair is not None:
+                self._attach(call_id, _Leg(leg_id, host, port, *pair))
+                return port
         raise MediaError(f"no free RTP port among {len(ports)} candidates on {host}")
 
     def rpc_open_video(self, leg_id: str, ports: list[int]) -> int:
@@ -423,7 +415,7 @@ class Worker:
         for port in ports:
             pair = self._bind_pair(leg.host, port)
             if pair is not None:
-                self._attach_video(leg, VideoStream(leg_id, leg.host, port, *pair))
+                self._attach_video(leg, VideoStream(leg_id, leg.host, port, *pair, cname=self.options.cname))
                 return port
         raise MediaError(f"no free RTP port among {len(ports)} candidates on {leg.host}")
 
@@ -496,8 +488,6 @@ class Worker:
         leg.video = None
 
     def _attach(self, call_id: str, leg: _Leg) -> None:
-        leg.rtp_sock.setblocking(False)
-        leg.rtcp_sock.setblocking(False)
         self.legs[leg.leg_id] = leg
         call = self._call(call_id)
         leg.call = call
@@ -709,17 +699,10 @@ class Worker:
         self, call_id: str, leg_id: str, host: str, port: int, state: LegState
     ) -> None:
         """Bind the SAME port as the leg had on its previous worker and restore it."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        rtp_sock = socket.socket(family, socket.SOCK_DGRAM)
-        rtcp_sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            rtp_sock.bind((host, port))
-            rtcp_sock.bind((host, port + 1))
-        except OSError as exc:
-            rtp_sock.close()
-            rtcp_sock.close()
-            raise MediaError(f"cannot rebind port {port} for moved leg {leg_id!r}: {exc}") from exc
-        leg = _Leg(leg_id, host, port, rtp_sock, rtcp_sock)
+        pair = self._bind_pair(host, port)
+        if pair is None:
+            raise MediaError(f"cannot rebind port {port} for moved leg {leg_id!r}: it is in use")
+        leg = _Leg(leg_id, host, port, *pair)
         if state.config is None or state.config.srtp_profile is None:
             leg.ssrc, leg.seq, leg.ts = state.ssrc, state.seq, state.ts
         # else: a new SRTP session cannot carry over libsrtp's rollover counter, so the moved
@@ -737,7 +720,8 @@ class Worker:
                 leg.rtp_sock.close()
                 leg.rtcp_sock.close()
                 raise MediaError(f"cannot rebind video port {state.video_port} for moved leg {leg_id!r}")
-            self._attach_video(leg, VideoStream(leg_id, host, state.video_port, *pair))
+            self._attach_video(leg, VideoStream(leg_id, host, state.video_port, *pair,
+                                                cname=self.options.cname))
         self._attach(call_id, leg)
         if state.config is not None:
             self._configure(leg, state.config)
@@ -1216,22 +1200,8 @@ class Worker:
 
     def _rtcp_packets(self, leg: _Leg, now: float) -> list[rtcp.RtcpPacket]:
         reports = [leg.rx_stats.report_block(now)] if leg.rx_stats is not None else []
-        packets: list[rtcp.RtcpPacket]
-        if leg.packets_tx:
-            packets = [
-                rtcp.RtcpSenderReport(
-                    ssrc=leg.ssrc,
-                    ntp_timestamp=rtcp.ntp_now(),
-                    rtp_timestamp=leg.ts,
-                    packet_count=leg.packets_tx,
-                    octet_count=max(0, leg.bytes_tx - 12 * leg.packets_tx),
-                    reports=reports,
-                )
-            ]
-        else:
-            packets = [rtcp.RtcpReceiverReport(ssrc=leg.ssrc, reports=reports)]
-        packets.append(rtcp.RtcpSdes([(leg.ssrc, self.options.cname)]))
-        return packets
+        return rtcp.report(leg.ssrc, self.options.cname, packets_sent=leg.packets_tx,
+                           octets_sent=leg.bytes_tx, rtp_timestamp=leg.ts, reports=reports)
 
     def _send_rtcp(self, leg: _Leg, now: float, extra: list[rtcp.RtcpPacket] | None = None) -> None:
         if leg.rtcp_remote is None or leg.config is None:

@@ -77,6 +77,7 @@ __all__ = [
     "SessionDescription",
     "SrtpPolicy",
     "Timing",
+    "answer_direction",
     "answer_matches",
     "build_answer",
     "build_offer",
@@ -1030,11 +1031,7 @@ def _accept_audio(
         raise NotAcceptable(f"no common codec (offered: {offered_names})")
     dtmf = next((c for c in media.codecs if _is_dtmf(c)), None)
     remote_crypto, local_crypto = choose_crypto(media, local_key) if secure else (None, None)
-    if connection.is_hold:
-        direction = "inactive"
-    else:
-        they_send, they_receive = _flags(media.direction)
-        direction = _direction(they_receive, they_send)
+    direction = answer_direction(connection, media)
     return AudioAnswer(
         codec=codec,
         dtmf=dtmf,
@@ -1045,6 +1042,15 @@ def _accept_audio(
         remote_crypto=remote_crypto,
         local_crypto=local_crypto,
     )
+
+
+def answer_direction(connection: Connection, media: MediaDescription) -> str:
+    """Our direction for an offered stream: the mirror of the offer's; ``inactive`` for an
+    offer with the unspecified address (``c=IN IP4 0.0.0.0``, RFC 2543 hold)."""
+    if connection.is_hold:
+        return "inactive"
+    they_send, they_receive = _flags(media.direction)
+    return _direction(they_receive, they_send)
 
 
 def choose_crypto(media: MediaDescription, local_key: Crypto | None) -> tuple[Crypto, Crypto]:

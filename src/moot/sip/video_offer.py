@@ -34,10 +34,9 @@ from moot.sip.sdp import (
     NotAcceptable,
     SessionDescription,
     SrtpPolicy,
-    _direction,
-    _flags,
     _profile,
     _remote,
+    answer_direction,
     choose_crypto,
 )
 
@@ -234,11 +233,7 @@ def _accept(offer: SessionDescription, index: int, media: MediaDescription, srtp
         elif kind == "ccm fir":
             feedback.append("fir")
     remote_crypto, local_crypto = choose_crypto(media, local_key) if secure else (None, None)
-    if connection.is_hold:
-        direction = "inactive"
-    else:
-        they_send, they_receive = _flags(media.direction)
-        direction = _direction(they_receive, they_send)
+    direction = answer_direction(connection, media)
     mode = 1 if codec.name.upper() == "VP8" else int(_params(codec.fmtp).get("packetization-mode", "0"))
     return VideoAnswer(
         codec=codec, remote=(connection.address, media.port), direction=direction,

@@ -41,6 +41,7 @@ VIDEO_CLOCK = 90_000
 KEYFRAME_REQUEST_INTERVAL = 0.5
 RATE_WINDOW = 1.0
 RTCP_INTERVAL = 2.0
+CNAME = "moot"
 MIN_BITRATE = 64_000
 
 Picture = npt.NDArray[np.uint8]
@@ -77,8 +78,10 @@ class VideoStream:
     """A leg's video: sockets, receive pipeline, send state (the worker's event loop owns it)."""
 
     def __init__(self, leg_id: str, host: str, port: int,
-                 rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
+                 rtp_sock: socket.socket, rtcp_sock: socket.socket, *, cname: str = CNAME) -> None:
         self.leg_id = leg_id
+        #: The leg's CNAME, the same as its audio's (RFC 3550 6.5.1: it ties them for lip sync).
+        self.cname = cname
         self.host = host
         self.port = port
         self.rtp_sock = rtp_sock
@@ -118,6 +121,7 @@ class VideoStream:
         self.keyframe_pending = True  # the first frame a leg gets is a keyframe
         self.frames_dropped = 0
         self.bitrate_cap: int | None = None
+        self.last_ts = self.ts_offset
         self.next_rtcp = time.monotonic() + random.uniform(0.5, 1.5) * RTCP_INTERVAL
 
     # ------------------------------------------------------------------ configuration
@@ -301,16 +305,9 @@ class VideoStream:
         if self.rtcp_remote is None or self.config is None:
             return
         reports = [self.rx_stats.report_block(now)] if self.rx_stats is not None else []
-        first: rtcp.RtcpPacket
-        if self.packets_tx:
-            first = rtcp.RtcpSenderReport(
-                ssrc=self.ssrc, ntp_timestamp=rtcp.ntp_now(),
-                rtp_timestamp=getattr(self, "last_ts", self.ts_offset),
-                packet_count=self.packets_tx, octet_count=max(0, self.bytes_tx - 12 * self.packets_tx),
-                reports=reports)
-        else:
-            first = rtcp.RtcpReceiverReport(ssrc=self.ssrc, reports=reports)
-        data = rtcp.serialize_compound([first, rtcp.RtcpSdes([(self.ssrc, "moot")]), *(extra or [])])
+        packets = rtcp.report(self.ssrc, self.cname, packets_sent=self.packets_tx, octets_sent=self.bytes_tx,
+                              rtp_timestamp=self.last_ts, reports=reports)
+        data = rtcp.serialize_compound([*packets, *(extra or [])])
         try:
             if self.srtp is not None:
                 data = self.srtp.protect_rtcp(data)
