@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import select
 import signal
@@ -31,10 +32,33 @@ MOOT = str(Path(sys.executable).parent / "moot")
 ADMIN_PASSWORD = "Adm1n-Pass!"
 
 
+#: Ports handed to test listeners: below Linux's ephemeral range (32768-60999, where port-0
+#: binds and outgoing connections land, so a client socket cannot take a port between the
+#: test choosing it and the node binding it) and below the media pool's RTP range (16384-).
+TEST_PORTS = (10000, 16384)
+_handed: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free for both TCP and UDP on loopback (``kind`` kept for callers' clarity),
+    not handed out before in this test run."""
+    del kind
+    for _ in range(500):
+        port = random.randrange(*TEST_PORTS)
+        if port not in _handed and _bindable(port):
+            _handed.add(port)
+            return port
+    raise OSError(f"no free port in {TEST_PORTS}")
 
 
 @dataclass
