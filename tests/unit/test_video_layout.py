@@ -46,7 +46,7 @@ def view(
 
 
 def expected_count(layout: str, n: int) -> int:
-    """Panes for n others (the viewer may appear in the small panes of the 1+N layouts)."""
+    """Panes for n others (the viewer never appears: people see themselves locally)."""
     if n == 0:
         return 0
     if layout == "automatic":
@@ -65,8 +65,8 @@ def expected_count(layout: str, n: int) -> int:
         return min(n, EQUAL[layout])
     if layout == "speakerOnly":
         return 1
-    # the big pane plus the others and the viewer's self view, up to the row's capacity
-    return 1 + min(n, small[layout])
+    # the big pane plus the other others, up to the row's capacity
+    return 1 + min(n - 1, small[layout])
 
 
 def overlaps(a: Pane, b: Pane) -> bool:
@@ -107,8 +107,7 @@ def test_pane_counts_geometry_and_roles(layout: str, count: int) -> None:
     big = [pane for pane in panes if pane.big]
     assert len(big) <= 1
     assert all(pane.source != VIEWER for pane in big)
-    if layout.startswith("allEqual"):
-        assert VIEWER not in {pane.source for pane in panes}
+    assert VIEWER not in {pane.source for pane in panes}
     # no overlaps, except telepresence's overlays over its big pane
     for a, b in itertools.combinations(panes, 2):
         if layout == "telepresence" and (a.big or b.big):
@@ -262,11 +261,11 @@ def test_one_plus_n_row_of_up_to_eight() -> None:
     assert {(pane.w, pane.h) for pane in small} == {(256, 144)}
 
 
-def test_small_panes_include_the_viewer_in_order_of_importance() -> None:
+def test_small_panes_leave_the_viewer_out_in_order_of_importance() -> None:
     panes = arrange(
-        "stacked", W, H, viewer="b", sources=["a", "b", "c"], speaker="c", previous_speaker=None
+        "stacked", W, H, viewer="b", sources=["a", "b", "c", "d"], speaker="c", previous_speaker=None
     )
-    assert [(pane.source, pane.big) for pane in panes] == [("c", True), ("a", False), ("b", False)]
+    assert [(pane.source, pane.big) for pane in panes] == [("c", True), ("a", False), ("d", False)]
 
 
 def test_automatic_picks_by_number_of_others() -> None:

@@ -130,3 +130,27 @@ def test_video_config_is_checked() -> None:
     ):
         with pytest.raises(MediaError, match=text):
             bad.validate()
+
+
+def test_our_offer_and_the_callees_answer() -> None:
+    from moot.sip.video_offer import match_answer, offer_media
+
+    ours = offer_media(port=5002, secure=False)
+    assert [c.name for c in ours.codecs] == ["H264", "VP8"] and ours.attribute("rtcp-fb") == "* nack pli"
+    offer = sdp.SessionDescription(origin=sdp.Origin("moot", 1, 1, "IN", "IP4", "192.0.2.9"), session_name="-",
+                                   connection=sdp.Connection("192.0.2.9"),
+                                   media=[sdp.MediaDescription("audio", 5000, "RTP/AVP", ["0"],
+                                                               codecs=[sdp.Codec(0, "PCMU", 8000)]), ours])
+
+    def answer(video: str) -> sdp.SessionDescription:
+        return sdp.parse(crlf("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+                              f"m=audio 4000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n{video}"))
+
+    vp8 = match_answer(offer, answer("m=video 4002 RTP/AVP 96\na=rtpmap:96 VP8/90000\na=rtcp-fb:96 ccm fir\n"))
+    assert vp8 is not None and vp8.codec.name == "VP8" and vp8.remote == ("192.0.2.1", 4002)
+    assert vp8.feedback == ("fir",) and vp8.direction == "sendrecv"
+    assert match_answer(offer, answer("m=video 0 RTP/AVP 96\n")) is None  # refused
+    assert match_answer(offer, answer("m=video 4002 RTP/AVP 100\na=rtpmap:100 VP9/90000\n")) is None
+    secure = offer_media(port=5002, secure=True)
+    assert secure.proto == "RTP/SAVP" and len(secure.crypto) == 1
+    assert match_answer(offer, answer("")) is None  # no m=video in the answer

@@ -6,12 +6,15 @@ the domain itself as RFC 3263 resolves it (SRV, then A/AAAA). ``sipControlEncryp
 ``encrypted`` uses TLS; ``auto`` and ``unencrypted`` start with what the resolution
 gives. A rule whose call fails ends the attempt unless its ``failureAction`` is
 ``continue``. Ringing legs are shown in ``/callLegs`` and can be deleted, which
-CANCELs the INVITE.
+CANCELs the INVITE. The INVITE offers video with the audio; a callee that answers it
+gets the meeting composed like every other leg (one that leaves the m=video line out of
+its answer is taken as audio only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from moot.api.objects.calls import CALL_LEG, PARTICIPANT
 from moot.callbridge import routing
 from moot.callbridge.call import LiveLeg
-from moot.sip import sdp
+from moot.sip import sdp, video_offer
 from moot.sip.headers import NameAddr
 from moot.sip.message import Response
 from moot.sip.transport import TransportError
@@ -103,10 +106,14 @@ async def _attempt(bridge: Bridge, leg: LiveLeg, call_id: str, uri: SipUri, rout
     listener = next((a for t, a in endpoint.listeners if t == target.transport), endpoint.listeners[0][1])
     host = listener[0]
     leg.media_call = call_id
-    leg.media_port = await (await bridge.media()).open_leg(call_id, leg.id, host)
+    pool = await bridge.media()
+    leg.media_port = await pool.open_leg(call_id, leg.id, host)
+    leg.video_port = await pool.open_video(leg.id)
+    secure = target.transport == "TLS"
     offer, _crypto = sdp.build_offer(address=host, port=leg.media_port, codecs=list(codecs), dtmf_pt=dtmf_pt,
-                                     srtp=target.transport == "TLS", session_id=secrets.randbelow(2**31),
+                                     srtp=secure, session_id=secrets.randbelow(2**31),
                                      version=leg.sdp_version)
+    offer.media.append(video_offer.offer_media(port=leg.video_port, secure=secure))
     from_domain = route.local_from_domain or host
     request = endpoint.new_request(
         "INVITE", uri,
@@ -134,13 +141,20 @@ async def _attempt(bridge: Bridge, leg: LiveLeg, call_id: str, uri: SipUri, rout
         await bridge.pool.close_leg(leg.id)
         return response
     try:
-        answer = sdp.answer_matches(offer, sdp.parse(response.body))
+        answered = sdp.parse(response.body)
+        matched = offer
+        if len(answered.media) == len(offer.media) - 1:
+            # Some endpoints leave out a stream they do not take rather than answer it with
+            # port 0 (RFC 3264 6): an answer without our m=video is audio only.
+            matched = dataclasses.replace(offer, media=offer.media[:-1])
+        answer = sdp.answer_matches(matched, answered)
     except (sdp.SdpError, sdp.NotAcceptable) as exc:
         log.warning("dial-out to %s: unusable answer: %s", uri, exc)
         await dialog.request("BYE")
         await bridge.pool.close_leg(leg.id)
         return None
     leg.answer = answer
+    leg.video = video_offer.match_answer(matched, answered)
     leg.local_sdp = offer
     leg.dialog = dialog
     leg.state = "connected"

@@ -82,7 +82,9 @@ __all__ = [
     "build_answer",
     "build_offer",
     "choose_crypto",
+    "match_crypto",
     "negotiate_audio",
+    "offer_direction",
     "parse",
 ]
 
@@ -1044,6 +1046,29 @@ def _accept_audio(
     )
 
 
+def match_crypto(ours: MediaDescription, theirs: MediaDescription) -> tuple[Crypto, Crypto]:
+    """(theirs, ours) for an RTP/SAVP answer to our offer: its one crypto line, whose tag and
+    suite must be one we offered, with our key of that tag."""
+    if len(theirs.crypto) != 1:
+        raise NotAcceptable(f"SRTP answer needs exactly one a=crypto, has {len(theirs.crypto)}")
+    remote = theirs.crypto[0]
+    local = next((c for c in ours.crypto if c.tag == remote.tag), None)
+    if local is None or local.suite != remote.suite:
+        raise NotAcceptable(f"answer crypto tag {remote.tag} {remote.suite} was not offered")
+    if not remote.usable:
+        raise NotAcceptable(f"answer crypto {remote.suite} {' '.join(remote.session_params)} not supported")
+    return remote, local
+
+
+def offer_direction(connection: Connection, ours: MediaDescription, theirs: MediaDescription) -> str:
+    """Our direction once an offered stream is answered (both sides' attributes; hold)."""
+    if connection.is_hold:
+        return "inactive"
+    we_send, we_receive = _flags(ours.direction)
+    they_send, they_receive = _flags(theirs.direction)
+    return _direction(we_send and they_receive, we_receive and they_send)
+
+
 def answer_direction(connection: Connection, media: MediaDescription) -> str:
     """Our direction for an offered stream: the mirror of the offer's; ``inactive`` for an
     offer with the unspecified address (``c=IN IP4 0.0.0.0``, RFC 2543 hold)."""
@@ -1249,27 +1274,8 @@ def _match_audio(
     dtmf = None
     if any(_is_dtmf(c) for c in ours.codecs):
         dtmf = next((c for c in theirs.codecs if _is_dtmf(c)), None)
-    remote_crypto = local_crypto = None
-    if secure:
-        if len(theirs.crypto) != 1:
-            raise NotAcceptable(f"SRTP answer needs exactly one a=crypto, has {len(theirs.crypto)}")
-        remote_crypto = theirs.crypto[0]
-        local_crypto = next((c for c in ours.crypto if c.tag == remote_crypto.tag), None)
-        if local_crypto is None or local_crypto.suite != remote_crypto.suite:
-            raise NotAcceptable(
-                f"answer crypto tag {remote_crypto.tag} {remote_crypto.suite} was not offered"
-            )
-        if not remote_crypto.usable:
-            raise NotAcceptable(
-                f"answer crypto {remote_crypto.suite} "
-                f"{' '.join(remote_crypto.session_params)} not supported"
-            )
-    we_send, we_receive = _flags(ours.direction)
-    they_send, they_receive = _flags(theirs.direction)
-    if connection.is_hold:
-        direction = "inactive"
-    else:
-        direction = _direction(we_send and they_receive, we_receive and they_send)
+    remote_crypto, local_crypto = match_crypto(ours, theirs) if secure else (None, None)
+    direction = offer_direction(connection, ours, theirs)
     return AudioAnswer(
         codec=codec,
         dtmf=dtmf,

@@ -15,6 +15,10 @@ expects. What it decides:
   neither, the bridge asks with SIP INFO ``picture_fast_update``;
 * **SRTP**, **direction** and the remote address as for audio.
 
+When the bridge places a call it offers H.264 (payload type 97, mode 1) and VP8 (96)
+(:func:`offer_media`) and takes what the callee answers (:func:`match_answer`), judged the
+same way.
+
 Our answer lists the one codec with our fmtp (H.264: ``profile-level-id`` constrained
 baseline at the level our pictures need, the packetization mode), ``b=TIAS``, and the
 ``rtcp-fb`` lines we honour.
@@ -38,9 +42,12 @@ from moot.sip.sdp import (
     _remote,
     answer_direction,
     choose_crypto,
+    match_crypto,
+    offer_direction,
 )
 
-__all__ = ["SIZES", "VideoAnswer", "negotiate_video", "video_media", "video_offer_codecs"]
+__all__ = ["SIZES", "VideoAnswer", "match_answer", "negotiate_video", "offer_media", "video_media",
+           "video_offer_codecs"]
 
 #: (width, height, default bit rate) we send, largest first.
 SIZES: tuple[tuple[int, int, int], ...] = (
@@ -220,6 +227,19 @@ def _accept(offer: SessionDescription, index: int, media: MediaDescription, srtp
     if codec is None:
         raise NotAcceptable("no common video codec")
     width, height, fps, rate = _size(codec, quality, _bandwidth(media))
+    remote_crypto, local_crypto = choose_crypto(media, local_key) if secure else (None, None)
+    direction = answer_direction(connection, media)
+    mode = 1 if codec.name.upper() == "VP8" else int(_params(codec.fmtp).get("packetization-mode", "0"))
+    return VideoAnswer(
+        codec=codec, remote=(connection.address, media.port), direction=direction,
+        media_index=index, width=width, height=height, fps=fps, bitrate=rate,
+        packetization_mode=mode, feedback=_feedback(media, codec),
+        remote_crypto=remote_crypto, local_crypto=local_crypto,
+    )
+
+
+def _feedback(media: MediaDescription, codec: Codec) -> tuple[str, ...]:
+    """The keyframe requests the other side takes from us (its ``a=rtcp-fb`` for the codec)."""
     feedback: list[str] = []
     for attribute in media.attributes:
         if attribute.name != "rtcp-fb" or not attribute.value:
@@ -232,15 +252,7 @@ def _accept(offer: SessionDescription, index: int, media: MediaDescription, srtp
             feedback.append("pli")
         elif kind == "ccm fir":
             feedback.append("fir")
-    remote_crypto, local_crypto = choose_crypto(media, local_key) if secure else (None, None)
-    direction = answer_direction(connection, media)
-    mode = 1 if codec.name.upper() == "VP8" else int(_params(codec.fmtp).get("packetization-mode", "0"))
-    return VideoAnswer(
-        codec=codec, remote=(connection.address, media.port), direction=direction,
-        media_index=index, width=width, height=height, fps=fps, bitrate=rate,
-        packetization_mode=mode, feedback=tuple(dict.fromkeys(feedback)),
-        remote_crypto=remote_crypto, local_crypto=local_crypto,
-    )
+    return tuple(dict.fromkeys(feedback))
 
 
 def video_media(answer: VideoAnswer, *, port: int, proto: str) -> MediaDescription:
@@ -259,4 +271,55 @@ def video_offer_codecs() -> Sequence[Codec]:
     return (
         Codec(97, "H264", 90000, fmtp="profile-level-id=42e01f;packetization-mode=1"),
         Codec(96, "VP8", 90000),
+    )
+
+
+#: The bit rate a dial-out offers to receive (b=TIAS of its m=video).
+OFFER_BITRATE = 1_500_000
+
+
+def offer_media(*, port: int, secure: bool) -> MediaDescription:
+    """Our ``m=video`` when we place a call (RTP/SAVP with its own key when ``secure``)."""
+    codecs = list(video_offer_codecs())
+    return MediaDescription(
+        media="video", port=port, proto="RTP/SAVP" if secure else "RTP/AVP",
+        formats=[str(c.payload_type) for c in codecs], codecs=codecs,
+        bandwidth=[Bandwidth("TIAS", OFFER_BITRATE)], direction="sendrecv",
+        crypto=[Crypto.generate(1)] if secure else [], attributes=list(FEEDBACK),
+    )
+
+
+def match_answer(offer: SessionDescription, answer: SessionDescription, *,
+                 quality: str = "max720p30") -> VideoAnswer | None:
+    """The video a callee accepted in its answer to our offer, None when it refused it (port
+    0), answered none, or answered something we did not offer."""
+    for index, (ours, theirs) in enumerate(zip(offer.media, answer.media, strict=False)):
+        if ours.media != "video" or ours.port == 0:
+            continue
+        if theirs.media != "video" or theirs.port == 0 or theirs.proto != ours.proto:
+            return None
+        try:
+            return _accepted(answer, index, ours, theirs, quality)
+        except NotAcceptable:
+            return None
+    return None
+
+
+def _accepted(answer: SessionDescription, index: int, ours: MediaDescription, theirs: MediaDescription,
+              quality: str) -> VideoAnswer:
+    connection = _remote(answer, theirs)
+    offered = {c.payload_type: c for c in ours.codecs}
+    codec = next((c for c in theirs.codecs if _usable(c) and c.payload_type in offered
+                  and c.name.upper() == offered[c.payload_type].name.upper()), None)
+    if codec is None:
+        raise NotAcceptable("no video codec we offered")
+    width, height, fps, rate = _size(codec, quality, _bandwidth(theirs))
+    secure = _profile(ours.proto)
+    remote_crypto, local_crypto = match_crypto(ours, theirs) if secure else (None, None)
+    mode = 1 if codec.name.upper() == "VP8" else int(_params(codec.fmtp).get("packetization-mode", "0"))
+    return VideoAnswer(
+        codec=codec, remote=(connection.address, theirs.port),
+        direction=offer_direction(connection, ours, theirs), media_index=index,
+        width=width, height=height, fps=fps, bitrate=rate, packetization_mode=mode,
+        feedback=_feedback(theirs, codec), remote_crypto=remote_crypto, local_crypto=local_crypto,
     )

@@ -26,9 +26,9 @@ turns a layout name, a canvas size and the call's participants into a tuple of
 
 The big pane shows the active speaker, or - when there is none, or the viewer is the
 speaker - the previous speaker, or else the most important other participant; it never
-shows the viewer. The equal layouts leave the viewer out altogether; the small panes of
-the other layouts show everyone else in order of importance, the viewer included (as a
-self view). All coordinates and sizes are even (I420 chroma is subsampled by 2), the
+shows the viewer. No layout shows the viewer at all (people see themselves locally: the web
+app's self view, an endpoint's own); the small panes show the others in order of
+importance. All coordinates and sizes are even (I420 chroma is subsampled by 2), the
 result depends only on the arguments, and it is empty when there is nobody but the viewer.
 """
 
@@ -179,7 +179,7 @@ def _layout_panes(
         columns = _FIXED_GRIDS[layout]
         return _grid(others[: columns * columns], width, height, columns)
     main = _main_source(others, viewer, speaker, previous_speaker)
-    small = [source for source in ordered if source != main]
+    small = [source for source in others if source != main]  # never oneself
     if layout == "speakerOnly":
         return [Pane(0, 0, width, height, main, True)]
     if layout == "telepresence":
