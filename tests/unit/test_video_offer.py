@@ -154,3 +154,27 @@ def test_our_offer_and_the_callees_answer() -> None:
     secure = offer_media(port=5002, secure=True)
     assert secure.proto == "RTP/SAVP" and len(secure.crypto) == 1
     assert match_answer(offer, answer("")) is None  # no m=video in the answer
+
+
+def test_answers_to_our_audio_and_video_offer() -> None:
+    """Dial-outs and delayed offers: the answer's audio and video; a left-out m=video is audio only."""
+    from moot.callbridge.video import answered, offer_with_video
+
+    offer, _ = sdp.build_offer(address="192.0.2.9", port=5000, codecs=[sdp.Codec(0, "PCMU", 8000)],
+                               srtp=False, session_id=1, version=1)
+    offer_with_video(offer, 5002, secure=False)
+    assert [m.media for m in offer.media] == ["audio", "video"]
+
+    def reply(video: str) -> sdp.SessionDescription:
+        return sdp.parse(crlf("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+                              f"m=audio 4000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n{video}"))
+
+    audio, video = answered(offer, reply("m=video 4002 RTP/AVP 97\na=rtpmap:97 H264/90000\n"
+                                         "a=fmtp:97 packetization-mode=1;profile-level-id=42e01f\n"))
+    assert audio.codec.name == "PCMU" and video is not None and video.codec.payload_type == 97
+    audio, video = answered(offer, reply(""))  # m=video left out: audio only, not a failure
+    assert audio.remote == ("192.0.2.1", 4000) and video is None
+    audio, video = answered(offer, reply("m=video 0 RTP/AVP 97\n"))
+    assert video is None
+    with pytest.raises(sdp.NotAcceptable):
+        answered(offer, sdp.parse(crlf("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n")))

@@ -282,7 +282,8 @@ class Bridge:
         try:
             pool = await self.media()
             leg.media_port = await pool.open_leg(leg.media_call, leg.id, host)
-            if leg.video is not None:
+            # Video as the offer has it; with a delayed offer, ours includes video.
+            if leg.video is not None or (offer is None and prof.leg.get("videoMode") != "disabled"):
                 leg.video_port = await pool.open_video(leg.id)
         except OSError as exc:
             log.error("no media port for a call from %s: %s", leg.remote_party, exc)
@@ -295,9 +296,12 @@ class Bridge:
                                              session_id=session_id, version=leg.sdp_version,
                                              accepted=self._video_media(offer, leg))
         else:
+            secure = prof.media_encryption == "required"
             leg.local_sdp, _ = sdp.build_offer(address=host, port=leg.media_port, codecs=AUDIO_CODECS,
-                                               dtmf_pt=DTMF_PT, srtp=prof.media_encryption == "required",
+                                               dtmf_pt=DTMF_PT, srtp=secure,
                                                session_id=session_id, version=leg.sdp_version)
+            if leg.video_port:
+                video_module.offer_with_video(leg.local_sdp, leg.video_port, secure=secure)
         response = make_response(
             request, 200, to_tag=txn.local_tag, body=leg.local_sdp.serialize().encode(),
             extra=[("Contact", self.endpoint.contact_header(txn.source)),
@@ -334,7 +338,7 @@ class Bridge:
         try:
             await asyncio.wait_for(dialog.acked.wait(), ACK_TIMEOUT)
             body = dialog.ack.body if dialog.ack is not None else b""
-            leg.answer = sdp.answer_matches(leg.local_sdp, sdp.parse(body))
+            leg.answer, leg.video = video_module.answered(leg.local_sdp, sdp.parse(body))
             return True
         except (TimeoutError, sdp.SdpError, sdp.NotAcceptable) as exc:
             reason = "no ACK" if isinstance(exc, TimeoutError) else f"unusable answer in the ACK: {exc}"

@@ -14,7 +14,6 @@ its answer is taken as audio only).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 import time
@@ -23,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from moot.api.objects.calls import CALL_LEG, PARTICIPANT
 from moot.callbridge import routing
+from moot.callbridge import video as video_module
 from moot.callbridge.call import LiveLeg
-from moot.sip import sdp, video_offer
+from moot.sip import sdp
 from moot.sip.headers import NameAddr
 from moot.sip.message import Response
 from moot.sip.transport import TransportError
@@ -113,7 +113,7 @@ async def _attempt(bridge: Bridge, leg: LiveLeg, call_id: str, uri: SipUri, rout
     offer, _crypto = sdp.build_offer(address=host, port=leg.media_port, codecs=list(codecs), dtmf_pt=dtmf_pt,
                                      srtp=secure, session_id=secrets.randbelow(2**31),
                                      version=leg.sdp_version)
-    offer.media.append(video_offer.offer_media(port=leg.video_port, secure=secure))
+    video_module.offer_with_video(offer, leg.video_port, secure=secure)
     from_domain = route.local_from_domain or host
     request = endpoint.new_request(
         "INVITE", uri,
@@ -141,20 +141,13 @@ async def _attempt(bridge: Bridge, leg: LiveLeg, call_id: str, uri: SipUri, rout
         await bridge.pool.close_leg(leg.id)
         return response
     try:
-        answered = sdp.parse(response.body)
-        matched = offer
-        if len(answered.media) == len(offer.media) - 1:
-            # Some endpoints leave out a stream they do not take rather than answer it with
-            # port 0 (RFC 3264 6): an answer without our m=video is audio only.
-            matched = dataclasses.replace(offer, media=offer.media[:-1])
-        answer = sdp.answer_matches(matched, answered)
+        answer, leg.video = video_module.answered(offer, sdp.parse(response.body))
     except (sdp.SdpError, sdp.NotAcceptable) as exc:
         log.warning("dial-out to %s: unusable answer: %s", uri, exc)
         await dialog.request("BYE")
         await bridge.pool.close_leg(leg.id)
         return None
     leg.answer = answer
-    leg.video = video_offer.match_answer(matched, answered)
     leg.local_sdp = offer
     leg.dialog = dialog
     leg.state = "connected"

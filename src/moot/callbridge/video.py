@@ -11,6 +11,7 @@ carrying ``application/media_control+xml`` (``picture_fast_update``, RFC 5168).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +21,19 @@ from moot.callbridge.profiles import EffectiveProfiles
 from moot.media.leg import VideoConfig, VideoStats
 from moot.sip import sdp
 from moot.sip.message import Request
-from moot.sip.video_offer import VideoAnswer, negotiate_video
+from moot.sip.video_offer import VideoAnswer, match_answer, negotiate_video, offer_media
 
 __all__ = [
     "DEFAULT_LAYOUT",
     "MEDIA_CONTROL",
     "PICTURE_FAST_UPDATE",
     "WebVideo",
+    "answered",
     "config_for",
     "is_fast_update",
     "layout_for",
     "negotiate",
+    "offer_with_video",
     "status_groups",
 ]
 
@@ -95,6 +98,22 @@ def config_for(leg: LiveLeg) -> VideoConfig | None:
         srtp_rx_key=answer.remote_crypto.key_salt if answer.remote_crypto else None,
         latch=leg.behind_nat,
     )
+
+
+def offer_with_video(offer: sdp.SessionDescription, port: int, *, secure: bool) -> None:
+    """Add our ``m=video`` (on the leg's video ``port``) to an audio offer we make."""
+    offer.media.append(offer_media(port=port, secure=secure))
+
+
+def answered(offer: sdp.SessionDescription,
+             answer: sdp.SessionDescription) -> tuple[sdp.AudioAnswer, VideoAnswer | None]:
+    """What the other side's ``answer`` to our audio + video ``offer`` gives: the audio (or
+    :class:`sdp.NotAcceptable`) and the video, None when refused. An answer that leaves our
+    m=video line out (rather than answer it with port 0, RFC 3264 6) is taken as audio only."""
+    matched = offer
+    if len(answer.media) == len(offer.media) - 1 and offer.media and offer.media[-1].media == "video":
+        matched = dataclasses.replace(offer, media=offer.media[:-1])
+    return sdp.answer_matches(matched, answer), match_answer(matched, answer)
 
 
 def is_fast_update(request: Request) -> bool:
