@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import pylibsrtp
 
-__all__ = ["SRTP_KEY_LENGTH", "SRTP_PROFILES", "SrtpContext", "SrtpError"]
+from moot.media import rtcp
+
+__all__ = ["SRTP_KEY_LENGTH", "SRTP_PROFILES", "SrtpContext", "SrtpError", "receive_rtcp"]
 
 SRTP_KEY_LENGTH = 30
 SRTP_PROFILES: dict[str, int] = {
@@ -67,3 +69,12 @@ class SrtpContext:
             return bytes(self._rx.unprotect_rtcp(packet))
         except pylibsrtp.Error as exc:
             raise SrtpError(f"SRTCP unprotect failed: {exc}") from exc
+
+
+def receive_rtcp(data: bytes, srtp: SrtpContext | None) -> list[rtcp.RtcpPacket] | None:
+    """A received (compound) RTCP datagram, unprotected with ``srtp`` if given, parsed; None
+    when it fails authentication or is malformed (the caller counts a bad packet)."""
+    try:
+        return rtcp.parse_compound(srtp.unprotect_rtcp(data) if srtp is not None else data)
+    except (SrtpError, rtcp.RtcpError):
+        return None

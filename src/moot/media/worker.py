@@ -74,7 +74,7 @@ from moot.media.leg import (
 )
 from moot.media.mixer import ActiveSpeakerDetector, PromptPlayer, mix_n_minus_1
 from moot.media.rtp import RTP_MAX_SIZE, RtpError, is_rtcp, parse_header
-from moot.media.srtp import SrtpContext, SrtpError
+from moot.media.srtp import SrtpContext, SrtpError, receive_rtcp
 from moot.media.telephone_event import DtmfReceiver, TelephoneEventError
 from moot.media.video.layout import LAYOUTS
 from moot.media.video.mixer import VideoMixer
@@ -930,15 +930,8 @@ class Worker:
     def _on_rtcp(self, leg: _Leg, data: bytes, addr: Any, now: float, *, decrypted: bool) -> None:
         if leg.config is None:
             return
-        if leg.srtp is not None and not decrypted:
-            try:
-                data = leg.srtp.unprotect_rtcp(data)
-            except SrtpError:
-                leg.bad_packets += 1
-                return
-        try:
-            packets = rtcp.parse_compound(data)
-        except rtcp.RtcpError:
+        packets = receive_rtcp(data, None if decrypted else leg.srtp)
+        if packets is None:
             leg.bad_packets += 1
             return
         if leg.config.latch:

@@ -31,7 +31,7 @@ import numpy.typing as npt
 from moot.media import rtcp
 from moot.media.leg import VideoConfig, VideoStats
 from moot.media.rtp import RtpError, is_rtcp, parse_header
-from moot.media.srtp import SrtpContext, SrtpError
+from moot.media.srtp import SrtpContext, SrtpError, receive_rtcp
 from moot.media.video import h264, vp8
 from moot.media.video.codec import VideoDecoder
 
@@ -231,15 +231,8 @@ class VideoStream:
     def on_rtcp(self, data: bytes, addr: tuple[str, int], now: float, *, decrypted: bool) -> None:
         if self.config is None:
             return
-        if self.srtp is not None and not decrypted:
-            try:
-                data = self.srtp.unprotect_rtcp(data)
-            except SrtpError:
-                self.bad_packets += 1
-                return
-        try:
-            packets = rtcp.parse_compound(data)
-        except rtcp.RtcpError:
+        packets = receive_rtcp(data, None if decrypted else self.srtp)
+        if packets is None:
             self.bad_packets += 1
             return
         for packet in packets:
